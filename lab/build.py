@@ -1,0 +1,87 @@
+"""Building images inside a node's engine, from the lab's own Debian base.
+
+The build context travels as a tar stream into `docker build -` over SSH, so
+nothing is left in the node's home directory. Each image carries a label with
+a hash of its context and build arguments: an unchanged image is not rebuilt.
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+from .images import BASE_IMAGE, INPUTS_LABEL, digest
+from .runlog import LabError
+from .steps import Context
+
+
+def label_of(ctx: Context, node: str, image: str) -> str | None:
+    out = ctx.sh(node, f"docker image inspect --format '{{{{index .Config.Labels \"{INPUTS_LABEL}\"}}}}' {image}",
+                 check=False, teach=False)
+    return out.out if out.ok and out.out not in ("", "<no value>") else None
+
+
+def host_base_label() -> str:
+    out = subprocess.run(["docker", "image", "inspect", "--format",
+                          f'{{{{index .Config.Labels "{INPUTS_LABEL}"}}}}', BASE_IMAGE],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise LabError(f"the base image {BASE_IMAGE} is not on this host",
+                       hint="run `invoke lab.nodes.up` (it builds it) and try again")
+    return out.stdout.strip()
+
+
+def ensure_base(ctx: Context, node: str) -> bool:
+    """Copy the Debian base from the host engine into the node's engine."""
+    wanted = host_base_label()
+    if label_of(ctx, node, BASE_IMAGE) == wanted:
+        return False
+    ctx.run.show_command("host", f"docker save {BASE_IMAGE} | ssh {node} docker load")
+    save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
+    ctx.sh(node, "docker load", in_stream=save.stdout, teach=False, timeout=600)
+    save.wait()
+    return True
+
+
+def context_tar(files: dict[str, Path | bytes]) -> bytes:
+    """A build context from {path in context: host file or bytes}."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, src in sorted(files.items()):
+            data = src if isinstance(src, bytes) else Path(src).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755 if not isinstance(src, bytes) and Path(src).stat().st_mode & 0o111 else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def tree(root: Path, prefix: str = "") -> dict[str, Path]:
+    skip = {"__pycache__", ".pytest_cache", "node_modules"}
+    return {
+        f"{prefix}{p.relative_to(root).as_posix()}": p
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not skip & set(p.relative_to(root).parts) and p.suffix != ".pyc"
+    }
+
+
+def build(ctx: Context, node: str, image: str, files: dict[str, Path | bytes], *,
+          dockerfile: str = "Dockerfile", build_args: dict[str, str] | None = None,
+          what: str | None = None) -> bool:
+    """Build `image` on `node` unless it exists with the same inputs. True if built."""
+    args = dict(build_args or {}, BASE=BASE_IMAGE)
+    tar = context_tar(files)
+    wanted = digest(tar, dockerfile, *sorted(f"{k}={v}" for k, v in args.items()), host_base_label())
+    if label_of(ctx, node, image) == wanted:
+        return False
+    flags = " ".join(f"--build-arg {k}={v}" for k, v in sorted(args.items()))
+    command = f"DOCKER_BUILDKIT=0 docker build -q --label {INPUTS_LABEL}={wanted} {flags} -f {dockerfile} -t {image} -"
+    ctx.run.show_command(node, f"docker build -t {image} .")
+    try:
+        ctx.sh(node, command, in_stream=io.BytesIO(tar), teach=False, timeout=1200)
+    except LabError as exc:
+        exc.args = (f"building the {what or image} image failed",)
+        exc.hint = f"fix its Dockerfile or sources; images already built and pushed stay (see the log)"
+        raise
+    return True

@@ -1,0 +1,221 @@
+"""What each Invoke task does. tasks.py only parses flags and calls these.
+
+Data flows one way: lab.yaml -> config -> nodes -> probe -> steps -> checks
+-> run record.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+from rich.console import Console
+from rich.table import Table
+
+from . import config as configmod
+from . import host, images, nodes, probe
+from .runlog import LabError, Run
+from .steps import Context, converge
+from .steps import daemon_json, docker as docker_step, nfs, registry, swarm
+
+CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
+console = Console(highlight=False, soft_wrap=True)
+
+
+def load_config(path: str) -> configmod.LabConfig:
+    try:
+        return configmod.load(path)
+    except configmod.ConfigError as exc:
+        console.print(f"[red bold]lab.yaml is not valid:[/red bold] {exc}")
+        raise SystemExit(2) from None
+
+
+@contextmanager
+def lab_run(config: configmod.LabConfig, command: str, explain: bool = False):
+    """A run with its record; a LabError ends it with a clear message, exit 1."""
+    run = Run(nodes.state_dir(config), command, explain=explain, console=console)
+    try:
+        yield run
+    except LabError as exc:
+        run.fail(exc)
+        run.finish("failed")
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]: run the same command again; it continues where it stopped")
+        run.finish("interrupted")
+        raise SystemExit(130) from None
+    run.finish("ok")
+
+
+def provider_for(config: configmod.LabConfig, run: Run) -> str:
+    choice = host.choose_provider(config)
+    run.note(f"provider: {choice.name} ({choice.why})")
+    return choice.name
+
+
+def owned_ports(config: configmod.LabConfig) -> set[int]:
+    """Host ports already held by this lab's own manager (a re-run is fine)."""
+    name = f"{config.name}-{config.manager.name}"
+    out = subprocess.run(["docker", "port", name], capture_output=True, text=True) \
+        if host.docker_engine_running() else None
+    ports = set()
+    for line in (out.stdout.splitlines() if out and out.returncode == 0 else []):
+        ports.add(int(line.rsplit(":", 1)[1]))
+    return ports
+
+
+def bring_nodes_up(config: configmod.LabConfig, run: Run) -> nodes.Cluster:
+    provider = provider_for(config, run)
+    host.require_tools("vagrant")
+    env = {}
+    if provider == "docker":
+        host.require_tools("docker", "debootstrap")
+        host.ensure_docker_engine()
+        host.check_host_ports(config, owned_ports(config))
+        client = docker.from_env()
+        with run.step("image: Debian base (debootstrap)") as step:
+            images.build_base(client, host.debian_mirror(), run, step)
+        with run.step("image: node (systemd, sshd, vagrant user)") as step:
+            env["LAB_NODE_IMAGE"] = images.build_node_image(
+                client, config.name, config.root / "provision" / "node", run, step)
+    else:
+        host.check_host_ports(config, set())
+    with run.step(f"nodes: vagrant up ({len(config.nodes)} nodes)") as step:
+        return nodes.up(config, provider, run, step, env)
+
+
+def cluster_context(config: configmod.LabConfig, cluster: nodes.Cluster, run: Run) -> Context:
+    with run.step("probe: what the node kernels can do") as step:
+        caps = probe.probe(run, cluster.manager, config.manager.name)
+        step.detail = (f"IPVS {'yes' if caps.ipvs else 'no'}, NFS {'yes' if caps.nfs else 'no'}, "
+                       f"cgroup v{caps.cgroup}, {caps.memory_mb} MiB")
+    for line in caps.stand_ins():
+        run.note(f"stand-in: {line}")
+    resolver = host.host_resolver() if not caps.own_resolver else ""
+    return Context(config, cluster, caps, run, resolver, nodes.state_dir(config))
+
+
+def run_cluster_steps(ctx: Context) -> None:
+    for module in CLUSTER_STEPS:
+        converge(ctx, module)
+
+
+# -- tasks ------------------------------------------------------------------
+
+def nodes_up(path: str, explain: bool) -> None:
+    config = load_config(path)
+    with lab_run(config, "nodes.up", explain) as run:
+        bring_nodes_up(config, run).close()
+
+
+def nodes_status(path: str) -> None:
+    config = load_config(path)
+    rows = nodes.describe(config, nodes.status(config))
+    table = Table("node", "role", "address", "state", "SSH port")
+    for r in rows:
+        table.add_row(r["name"], r["role"], r["address"], r["state"], str(r["ssh_port"] or "-"))
+    console.print(table)
+
+
+def nodes_destroy(path: str) -> None:
+    config = load_config(path)
+    with lab_run(config, "nodes.destroy") as run:
+        with run.step("nodes: vagrant destroy") as step:
+            had = nodes.destroy(config, run)
+            removed = remove_leftovers(config, run)
+            if had or removed:
+                step.changed(f"destroyed; removed {', '.join(removed) or 'no leftovers'}")
+            else:
+                step.detail = "nothing was up"
+
+
+def remove_leftovers(config: configmod.LabConfig, run: Run) -> list[str]:
+    """Volumes and networks that `vagrant destroy` leaves (docker provider)."""
+    if not host.docker_engine_running():
+        return []
+    client = docker.from_env()
+    removed = []
+    for name in [f"{config.name}-{n.name}-docker" for n in config.nodes]:
+        try:
+            client.volumes.get(name).remove(force=True)
+            removed.append(f"volume {name}")
+        except docker.errors.NotFound:
+            pass
+    for net in client.networks.list(names=[f"vagrant_network_{config.network}"]):
+        if not net.attrs.get("Containers"):
+            net.remove()
+            removed.append(f"network {net.name}")
+    for r in removed:
+        run.log(f"removed {r}")
+    return removed
+
+
+def ssh(path: str, node: str, command: str | None) -> None:
+    config = load_config(path)
+    config.node(node)
+    cluster = nodes.kept_cluster(config)
+    if cluster is None:
+        console.print("[red]the lab is not up[/red]: run `invoke lab.up` (or lab.nodes.up) first")
+        raise SystemExit(1)
+    s = cluster.settings[node]
+    argv = ["ssh", "-q", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "IdentitiesOnly=yes", "-i", s.identity, "-p", str(s.port), f"{s.user}@{s.hostname}"]
+    if command:
+        argv.append(command)
+    raise SystemExit(subprocess.call(argv))
+
+
+def cluster(path: str, explain: bool) -> None:
+    config = load_config(path)
+    with lab_run(config, "cluster", explain) as run:
+        c = nodes.kept_cluster(config)
+        if c is None or nodes.unreachable(c, config.nodes):
+            raise LabError("the nodes are not up", hint="run `invoke lab.up` (or lab.nodes.up) first")
+        run_cluster_steps(cluster_context(config, c, run))
+
+
+def up(path: str, explain: bool) -> None:
+    config = load_config(path)
+    with lab_run(config, "up", explain) as run:
+        c = bring_nodes_up(config, run)
+        run_cluster_steps(cluster_context(config, c, run))
+        c.close()
+
+
+def destroy(path: str, everything: bool) -> None:
+    """Remove everything the lab made; caches stay unless `everything`."""
+    config = load_config(path)
+    with lab_run(config, "destroy") as run:
+        with run.step("nodes: vagrant destroy") as step:
+            had = nodes.destroy(config, run)
+            removed = remove_leftovers(config, run)
+            step.detail = "destroyed" if had or removed else "nothing was up"
+            if had or removed:
+                step.changed()
+        if everything:
+            with run.step("caches: images and apt cache") as step:
+                gone = remove_caches(config, run)
+                step.detail = ", ".join(gone) or "no caches"
+
+
+def remove_caches(config: configmod.LabConfig, run: Run) -> list[str]:
+    import shutil
+    gone = []
+    if host.docker_engine_running():
+        client = docker.from_env()
+        for image in (images.node_image_name(config.name), images.BASE_IMAGE):
+            try:
+                client.images.remove(image, force=True)
+                gone.append(image)
+            except docker.errors.ImageNotFound:
+                pass
+    for sub in ("cache", "shared", "secrets"):
+        target = nodes.state_dir(config) / sub
+        if target.exists():
+            shutil.rmtree(target)
+            gone.append(f".lab/{sub}")
+    for g in gone:
+        run.log(f"removed {g}")
+    return gone

@@ -1,0 +1,275 @@
+"""lab.yaml -> typed, validated values.
+
+The file is read once, at the edge. Every error names the key, the bad value
+and what is allowed, so a trainer can fix the file without reading code.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+PROVIDERS = ("auto", "virtualbox", "libvirt", "docker")
+ROLES = ("manager", "worker")
+NODE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+LAB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
+STACK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+
+TOP_KEYS = (
+    "provider",
+    "name",
+    "network",
+    "nodes",
+    "registry_port",
+    "export_path",
+    "stack_name",
+    "app_name",
+    "host_ports",
+)
+NODE_KEYS = ("name", "role", "address", "memory", "cpus")
+HOST_PORT_KEYS = ("web", "api")
+
+
+class ConfigError(ValueError):
+    """lab.yaml is wrong; the message says where and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    role: str
+    address: str
+    memory: int
+    cpus: int
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == "manager"
+
+
+@dataclass(frozen=True)
+class HostPorts:
+    web: int
+    api: int
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    path: Path
+    provider: str
+    name: str
+    network: ipaddress.IPv4Network
+    nodes: tuple[Node, ...]
+    registry_port: int
+    export_path: str
+    stack_name: str
+    app_name: str
+    host_ports: HostPorts
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def manager(self) -> Node:
+        return next(n for n in self.nodes if n.is_manager)
+
+    @property
+    def workers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if not n.is_manager)
+
+    @property
+    def registry(self) -> str:
+        """The registry as every node names it: the manager's lab address."""
+        return f"{self.manager.address}:{self.registry_port}"
+
+    @property
+    def gateway(self) -> str:
+        return str(next(self.network.hosts()))
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.host_ports.web}/"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.host_ports.api}/"
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise ConfigError(
+            f"no node named {name!r}; lab.yaml has: {', '.join(n.name for n in self.nodes)}"
+        )
+
+
+def load(path: str | Path = "lab.yaml") -> LabConfig:
+    path = Path(path).resolve()
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (copy lab.yaml from the repository)") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse(data, path)
+
+
+def parse(data: object, path: Path) -> LabConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {_show(data)}")
+    _reject_unknown(data, TOP_KEYS, "")
+    for key in TOP_KEYS:
+        if key not in data:
+            raise ConfigError(f"{key}: missing; allowed keys: {', '.join(TOP_KEYS)}")
+
+    provider = _choice(data["provider"], "provider", PROVIDERS)
+    name = _pattern(data["name"], "name", LAB_NAME, "lower-case letters, digits and '-', starting with a letter")
+    network = _network(data["network"])
+    nodes = _nodes(data["nodes"], network)
+    registry_port = _port(data["registry_port"], "registry_port")
+    export_path = _abs_path(data["export_path"], "export_path")
+    stack_name = _pattern(data["stack_name"], "stack_name", STACK_NAME, "lower-case letters, digits, '_' and '-'")
+    app_name = _text(data["app_name"], "app_name", 40)
+    host_ports = _host_ports(data["host_ports"])
+    return LabConfig(
+        path=path,
+        provider=provider,
+        name=name,
+        network=network,
+        nodes=nodes,
+        registry_port=registry_port,
+        export_path=export_path,
+        stack_name=stack_name,
+        app_name=app_name,
+        host_ports=host_ports,
+    )
+
+
+def _show(value: object) -> str:
+    return repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+
+
+def _reject_unknown(mapping: dict, allowed, where: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise ConfigError(
+                f"{where}{key}: unknown key; allowed: {', '.join(allowed)}"
+            )
+
+
+def _choice(value, key, allowed) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; use one of: {', '.join(allowed)}")
+    return value
+
+
+def _pattern(value, key, pattern, what) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; use {what}")
+    return value
+
+
+def _text(value, key, limit) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; use a non-empty text of at most {limit} characters")
+    return value
+
+
+def _int(value, key, low, high) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; use a whole number from {low} to {high}")
+    return value
+
+
+def _port(value, key) -> int:
+    return _int(value, key, 1, 65535)
+
+
+def _abs_path(value, key) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") == "" or " " in value:
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; use an absolute path without spaces, such as /etc/db-data")
+    return value.rstrip("/")
+
+
+def _network(value) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"network: {_show(value)} is not allowed; use an IPv4 network in CIDR form such as 192.168.56.0/24"
+        ) from None
+    if not network.is_private or network.num_addresses < 8:
+        raise ConfigError(
+            f"network: {value} is not allowed; use a private IPv4 network of /29 or larger, such as 192.168.56.0/24"
+        )
+    return network
+
+
+def _nodes(value, network) -> tuple[Node, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"nodes: {_show(value)} is not allowed; use a list of nodes with {', '.join(NODE_KEYS)}")
+    nodes: list[Node] = []
+    gateway = next(network.hosts())
+    for i, item in enumerate(value):
+        where = f"nodes[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: {_show(item)} is not allowed; use a mapping with {', '.join(NODE_KEYS)}")
+        _reject_unknown(item, NODE_KEYS, f"{where}.")
+        for key in NODE_KEYS:
+            if key not in item:
+                raise ConfigError(f"{where}.{key}: missing")
+        name = _pattern(item["name"], f"{where}.name", NODE_NAME, "lower-case letters, digits and '-', starting with a letter")
+        role = _choice(item["role"], f"{where}.role", ROLES)
+        address = _address(item["address"], f"{where}.address", network, gateway)
+        memory = _int(item["memory"], f"{where}.memory", 256, 65536)
+        cpus = _int(item["cpus"], f"{where}.cpus", 1, 64)
+        for other in nodes:
+            if other.name == name:
+                raise ConfigError(f"{where}.name: {name!r} is used twice; every node needs its own name")
+            if other.address == address:
+                raise ConfigError(f"{where}.address: {address} is already {other.name}'s; every node needs its own address")
+        nodes.append(Node(name, role, address, memory, cpus))
+    managers = [n.name for n in nodes if n.is_manager]
+    if len(managers) != 1:
+        raise ConfigError(
+            f"nodes: {len(managers)} managers ({', '.join(managers) or 'none'}); the lab needs exactly one node with role: manager"
+        )
+    if len(nodes) < 2:
+        raise ConfigError("nodes: no worker; the lab needs at least one node with role: worker")
+    return tuple(nodes)
+
+
+def _address(value, key, network, gateway) -> str:
+    try:
+        address = ipaddress.IPv4Address(value)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; use an IPv4 address in {network}") from None
+    if address not in network:
+        raise ConfigError(f"{key}: {address} is outside the network {network}; use an address in it")
+    if address == network.network_address:
+        raise ConfigError(f"{key}: {address} is the network's own address; use a host address in {network}")
+    if address == network.broadcast_address:
+        raise ConfigError(f"{key}: {address} is the broadcast address of {network}; use a host address")
+    if address == gateway:
+        raise ConfigError(f"{key}: {address} is the gateway (the host's end of {network}); use another host address")
+    return str(address)
+
+
+def _host_ports(value) -> HostPorts:
+    if not isinstance(value, dict):
+        raise ConfigError(f"host_ports: {_show(value)} is not allowed; use a mapping with {', '.join(HOST_PORT_KEYS)}")
+    _reject_unknown(value, HOST_PORT_KEYS, "host_ports.")
+    for key in HOST_PORT_KEYS:
+        if key not in value:
+            raise ConfigError(f"host_ports.{key}: missing")
+    web = _int(value["web"], "host_ports.web", 1024, 65535)
+    api = _int(value["api"], "host_ports.api", 1024, 65535)
+    if web == api:
+        raise ConfigError(f"host_ports.api: {api} is also host_ports.web; use two different ports")
+    return HostPorts(web, api)

@@ -1,0 +1,208 @@
+"""The workstation side: tools the lab needs, which provider to use and why,
+the Docker engine, the Debian mirror, and the 127.0.0.1 ports."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import LabConfig
+from .runlog import LabError
+
+APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    name: str
+    why: str
+
+
+def vboxmanage_works() -> bool:
+    tool = shutil.which("VBoxManage")
+    if not tool:
+        return False
+    try:
+        return subprocess.run([tool, "list", "hostonlyifs"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def kvm_runs_guests() -> bool:
+    """Whether KVM really runs a guest, not just whether /dev/kvm opens.
+
+    On some hosts /dev/kvm opens but every guest dies with an emulation
+    failure; only starting a tiny guest tells. The lab records the answer the
+    libvirt lane measured (LAB_KVM=yes|no) and otherwise assumes no when no
+    QEMU is installed to try with.
+    """
+    forced = os.environ.get("LAB_KVM")
+    if forced in ("yes", "no"):
+        return forced == "yes"
+    if not os.path.exists("/dev/kvm") or not shutil.which("qemu-system-x86_64"):
+        return False
+    try:
+        result = subprocess.run(
+            ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-machine", "none",
+             "-display", "none", "-S", "-monitor", "none", "-serial", "none", "-nodefaults",
+             "-no-user-config", "-daemonize", "-pidfile", "/tmp/lab-kvm-probe.pid"],
+            capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    pidfile = Path("/tmp/lab-kvm-probe.pid")
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text().strip()), 9)
+        except (ValueError, ProcessLookupError):
+            pass
+        pidfile.unlink(missing_ok=True)
+    return result.returncode == 0 and libvirt_installed()
+
+
+def libvirt_installed() -> bool:
+    return shutil.which("virsh") is not None and plugin_installed("vagrant-libvirt")
+
+
+def plugin_installed(name: str) -> bool:
+    if not shutil.which("vagrant"):
+        return False
+    out = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
+                         env=vagrant_env()).stdout
+    return name in out
+
+
+def choose_provider(config: LabConfig, *, vbox=vboxmanage_works, kvm=kvm_runs_guests) -> ProviderChoice:
+    if config.provider != "auto":
+        return ProviderChoice(config.provider, "set in lab.yaml")
+    if vbox():
+        return ProviderChoice("virtualbox", "auto: VBoxManage works on this host")
+    if kvm():
+        return ProviderChoice("libvirt", "auto: no VirtualBox; KVM runs guests and vagrant-libvirt is installed")
+    return ProviderChoice(
+        "docker",
+        "auto: no working VirtualBox and no KVM that runs guests; nodes are containers (Vagrant's docker provider)",
+    )
+
+
+def vagrant_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")
+    env.setdefault("VAGRANT_NO_COLOR", "1")
+    return env
+
+
+def require_tools(*tools: str) -> None:
+    for tool in tools:
+        if not shutil.which(tool):
+            package = {"vagrant": "vagrant", "docker": "docker.io", "debootstrap": "debootstrap"}.get(tool, tool)
+            raise LabError(
+                f"{tool} is not installed",
+                hint=f"run ./lab-up (installs what is missing), or as root: apt-get install -y {package}",
+            )
+
+
+def docker_engine_running() -> bool:
+    try:
+        return subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                              capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def ensure_docker_engine(wait: float = 30.0) -> None:
+    """Start dockerd when it is not running and we may (root, no systemd)."""
+    require_tools("docker")
+    if docker_engine_running():
+        return
+    if os.geteuid() != 0 or not shutil.which("dockerd"):
+        raise LabError(
+            "the Docker engine is not running",
+            hint="start it (systemctl start docker, or as root: dockerd >/var/log/dockerd.log 2>&1 &)",
+        )
+    log = Path("/var/log/dockerd.log").open("a")
+    subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if docker_engine_running():
+            return
+        time.sleep(0.5)
+    raise LabError(
+        f"the Docker engine did not start within {wait:.0f}s",
+        command="dockerd", output=_tail(Path("/var/log/dockerd.log")),
+        hint="read /var/log/dockerd.log; fix the engine, then run the command again",
+    )
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this host already uses (the lab reaches no other)."""
+    if os.environ.get("LAB_DEBIAN_MIRROR"):
+        return os.environ["LAB_DEBIAN_MIRROR"]
+    for path in APT_SOURCES:
+        if path.exists():
+            mirror = parse_mirror(path.read_text())
+            if mirror:
+                return mirror
+    raise LabError(
+        "no Debian mirror found in this host's apt sources",
+        hint="set LAB_DEBIAN_MIRROR to the address of a Debian bookworm mirror",
+    )
+
+
+def parse_mirror(text: str) -> str | None:
+    """First URI serving bookworm main, from deb822 or one-line apt sources."""
+    for block in re.split(r"\n\s*\n", text):
+        fields = dict(re.findall(r"^(\w[\w-]*):\s*(.+)$", block, re.M))
+        if "bookworm" in fields.get("Suites", "").split() and "security" not in fields.get("URIs", ""):
+            return fields["URIs"].split()[0].rstrip("/")
+    for line in text.splitlines():
+        m = re.match(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s", line)
+        if m:
+            return m.group(1).rstrip("/")
+    return None
+
+
+def host_resolver() -> str:
+    """The host's own resolver, handed to the engines inside node containers
+    so that their containers never fall back to a public resolver."""
+    for line in Path("/etc/resolv.conf").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver" and not parts[1].startswith("127."):
+            return parts[1]
+    raise LabError(
+        "the host has no non-loopback nameserver in /etc/resolv.conf",
+        hint="node engines need a resolver they can reach; add one to /etc/resolv.conf",
+    )
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_host_ports(config: LabConfig, owned: set[int]) -> None:
+    """Refuse ports that something other than this lab holds, before anything starts."""
+    for key, port in (("web", config.host_ports.web), ("api", config.host_ports.api)):
+        if port in owned:
+            continue
+        if not port_free(port):
+            raise LabError(
+                f"host_ports.{key}: 127.0.0.1:{port} is already in use by another program",
+                hint=f"free the port (ss -ltnp 'sport = :{port}' shows who holds it) or choose another in lab.yaml",
+            )

@@ -1,0 +1,115 @@
+"""Images the lab builds on the host, from nothing pulled.
+
+No registry is reachable, so the Debian base is made with debootstrap and
+imported; the node image (a container that behaves like a VM) builds on it.
+Both are labelled with a hash of their inputs: a build whose inputs did not
+change is skipped and reported as cached.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from .runlog import LabError, Run, Step
+
+BASE_IMAGE = "lab/debian:bookworm"
+SUITE = "bookworm"
+# Inputs that change the base; bump when debootstrap's arguments change.
+BASE_RECIPE = "minbase;bookworm;v1"
+INPUTS_LABEL = "lab.inputs"
+VAGRANT_KEY_GLOB = "/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub"
+
+
+def node_image_name(lab_name: str) -> str:
+    return f"{lab_name}/node:bookworm"
+
+
+def digest(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def tree_digest(root: Path) -> list[bytes]:
+    return [p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+def image_inputs(client: docker.DockerClient, name: str) -> str | None:
+    try:
+        return (client.images.get(name).labels or {}).get(INPUTS_LABEL)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def build_base(client: docker.DockerClient, mirror: str, run: Run, step: Step) -> str:
+    """debootstrap a minimal Debian 12 and import it as lab/debian:bookworm."""
+    wanted = digest(BASE_RECIPE, mirror)
+    if image_inputs(client, BASE_IMAGE) == wanted:
+        step.detail = "cached"
+        return BASE_IMAGE
+    with tempfile.TemporaryDirectory(prefix="lab-base-") as tmp:
+        root = Path(tmp) / "rootfs"
+        command = f"debootstrap --variant=minbase {SUITE} {root} {mirror}"
+        _host(run, command.split(), "debootstrap of the Debian base")
+        # Keep images small: no package lists or downloaded .debs in the base.
+        for sub in ("var/lib/apt/lists", "var/cache/apt/archives"):
+            for p in (root / sub).glob("*"):
+                if p.is_file():
+                    p.unlink()
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        _host(run, ["docker", "import", "--change", f"LABEL {INPUTS_LABEL}={wanted}",
+                    "--change", 'CMD ["/bin/bash"]', "-", BASE_IMAGE],
+              "docker import of the Debian base", stdin=tar.stdout)
+        tar.wait()
+    step.changed("built")
+    return BASE_IMAGE
+
+
+def vagrant_public_key() -> Path:
+    found = sorted(Path("/").glob(VAGRANT_KEY_GLOB.lstrip("/")))
+    if not found:
+        raise LabError("Vagrant's insecure public key was not found (is vagrant installed?)",
+                       hint="apt-get install -y vagrant")
+    return found[-1]
+
+
+def build_node_image(client: docker.DockerClient, lab_name: str, source: Path, run: Run, step: Step) -> str:
+    """The node image: systemd, sshd, sudo, python3 and the vagrant user."""
+    name = node_image_name(lab_name)
+    base_id = client.images.get(BASE_IMAGE).id
+    key = vagrant_public_key()
+    wanted = digest(base_id, key.read_bytes(), *tree_digest(source))
+    if image_inputs(client, name) == wanted:
+        step.detail = "cached"
+        return name
+    with tempfile.TemporaryDirectory(prefix="lab-node-") as tmp:
+        context = Path(tmp)
+        shutil.copytree(source, context, dirs_exist_ok=True)
+        shutil.copy(key, context / "vagrant.pub")
+        _host(run, ["docker", "build", "--label", f"{INPUTS_LABEL}={wanted}",
+                    "--build-arg", f"BASE={BASE_IMAGE}", "-t", name, str(context)],
+              "docker build of the node image", env_extra={"DOCKER_BUILDKIT": "0"})
+    step.changed("built")
+    return name
+
+
+def _host(run: Run, argv: list[str], what: str, stdin=None, env_extra: dict | None = None) -> None:
+    command = " ".join(argv)
+    run.show_command("host", command)
+    env = dict(os.environ, **(env_extra or {}))
+    proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=env)
+    run.log(proc.stdout)
+    if proc.returncode != 0:
+        raise LabError(f"{what} failed (exit {proc.returncode})", command=command, node="host",
+                       output=proc.stdout)

@@ -1,0 +1,285 @@
+"""The machines: vagrant up / status / destroy, and SSH to each of them.
+
+`vagrant ssh-config` is asked once for all nodes and kept in .lab/ssh_config;
+every later step reaches the nodes through the Fabric connections made from it.
+A later run first tries the kept settings: when every node answers, Vagrant
+(several seconds per call) is not asked again.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+import vagrant
+from fabric import Config, Connection
+
+from .config import LabConfig, Node
+from .host import vagrant_env
+from .runlog import LabError, Run
+
+SSH_TIMEOUT = 10
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    host: str
+    hostname: str
+    port: int
+    user: str
+    identity: str
+
+
+@dataclass(frozen=True)
+class MachineState:
+    name: str
+    state: str
+    provider: str | None
+
+
+def state_dir(config: LabConfig) -> Path:
+    return config.root / ".lab"
+
+
+def ssh_config_path(config: LabConfig) -> Path:
+    return state_dir(config) / "ssh_config"
+
+
+def parse_ssh_config(text: str) -> dict[str, SSHSettings]:
+    """`vagrant ssh-config` output (several Host blocks) -> settings per node."""
+    parsed = paramiko.SSHConfig.from_text(text)
+    result = {}
+    for host in parsed.get_hostnames():
+        if host == "*":
+            continue
+        entry = parsed.lookup(host)
+        identity = entry.get("identityfile", [""])
+        result[host] = SSHSettings(
+            host=host,
+            hostname=entry["hostname"],
+            port=int(entry.get("port", 22)),
+            user=entry.get("user", "vagrant"),
+            identity=identity[0] if isinstance(identity, list) else identity,
+        )
+    return result
+
+
+def connection(settings: SSHSettings) -> Connection:
+    # The lab's nodes are recreated often with new host keys; they live on this
+    # machine and are reached on 127.0.0.1 or a local bridge, so user-level
+    # ssh configs and known_hosts are not consulted.
+    config = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True, "in_stream": False}})
+    conn = Connection(
+        host=settings.hostname,
+        user=settings.user,
+        port=settings.port,
+        config=config,
+        connect_timeout=SSH_TIMEOUT,
+        connect_kwargs={"key_filename": [settings.identity], "look_for_keys": False,
+                        "allow_agent": False, "banner_timeout": SSH_TIMEOUT},
+    )
+    conn.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    return conn
+
+
+class Vagrant:
+    """python-vagrant, pointed at the lab's Vagrantfile, its output in the run log."""
+
+    def __init__(self, config: LabConfig, run: Run | None = None, env: dict | None = None):
+        self.config = config
+        self.env = vagrant_env() | (env or {})
+        log = vagrant.make_file_cm(str(run.log_path)) if run else vagrant.devnull_cm
+        self.v = vagrant.Vagrant(str(config.root), env=self.env, out_cm=log, err_cm=log)
+
+    def command(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["vagrant", *args], cwd=self.config.root, env=self.env,
+                              capture_output=True, text=True)
+
+    def up(self, provider: str, node: str | None = None) -> None:
+        self.v.up(vm_name=node, provider=provider)
+
+    def status(self) -> list[MachineState]:
+        return [MachineState(s.name, s.state, s.provider) for s in self.v.status()]
+
+    def ssh_config(self) -> str:
+        result = self.command("ssh-config")
+        if result.returncode != 0:
+            raise LabError("vagrant ssh-config failed", command="vagrant ssh-config",
+                           output=result.stdout + result.stderr)
+        return result.stdout
+
+    def destroy(self) -> None:
+        self.v.destroy()
+
+
+class Cluster:
+    """Fabric connections to every node of lab.yaml, by node name."""
+
+    def __init__(self, config: LabConfig, settings: dict[str, SSHSettings]):
+        self.config = config
+        self.settings = settings
+        self.conns = {name: connection(s) for name, s in settings.items()}
+
+    def __getitem__(self, name: str) -> Connection:
+        return self.conns[name]
+
+    @property
+    def manager(self) -> Connection:
+        return self.conns[self.config.manager.name]
+
+    def close(self) -> None:
+        for conn in self.conns.values():
+            conn.close()
+
+
+def answers(conn: Connection) -> bool:
+    try:
+        return conn.run("true", hide=True, warn=True, timeout=SSH_TIMEOUT).ok
+    except Exception:  # noqa: BLE001 - any SSH failure means "does not answer"
+        return False
+
+
+def unreachable(cluster: Cluster, nodes: tuple[Node, ...]) -> list[str]:
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        ok = list(pool.map(lambda n: answers(cluster[n.name]), nodes))
+    return [n.name for n, good in zip(nodes, ok) if not good]
+
+
+def kept_cluster(config: LabConfig) -> Cluster | None:
+    """The cluster from the kept ssh-config, if it names every node."""
+    path = ssh_config_path(config)
+    if not path.exists():
+        return None
+    settings = parse_ssh_config(path.read_text())
+    if set(settings) != {n.name for n in config.nodes}:
+        return None
+    return Cluster(config, settings)
+
+
+def fresh_cluster(config: LabConfig, vg: Vagrant) -> Cluster:
+    text = vg.ssh_config()
+    settings = parse_ssh_config(text)
+    missing = [n.name for n in config.nodes if n.name not in settings]
+    if missing:
+        raise LabError(f"vagrant ssh-config has no entry for {', '.join(missing)}",
+                       command="vagrant ssh-config", output=text)
+    path = ssh_config_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return Cluster(config, settings)
+
+
+def prepare_host_dirs(config: LabConfig) -> None:
+    """Host directories that node containers mount (see the Vagrantfile)."""
+    root = state_dir(config)
+    (root / "cache" / "apt").mkdir(parents=True, exist_ok=True)
+    (root / "shared" / config.export_path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+
+
+def up(config: LabConfig, provider: str, run: Run, step, env: dict | None = None) -> Cluster:
+    """Bring every node up and answering SSH; change nothing when they already are."""
+    kept = kept_cluster(config)
+    if kept and not unreachable(kept, config.nodes):
+        return kept
+    prepare_host_dirs(config)
+    vg = Vagrant(config, run, env)
+    command = f"vagrant up --provider={provider}"
+    run.show_command("host", command)
+    try:
+        vg.up(provider)
+    except subprocess.CalledProcessError:
+        raise _up_failure(config, vg, run, command) from None
+    step.changed("nodes started")
+    cluster = fresh_cluster(config, vg)
+    silent = unreachable(cluster, config.nodes)
+    if silent:
+        raise LabError(
+            f"node(s) {', '.join(silent)} do not answer SSH",
+            command=f"ssh -F {ssh_config_path(config)} {silent[0]} true",
+            output=_ssh_config_of(cluster, silent[0]),
+            hint=f"inspect with: vagrant ssh {silent[0]}; then run the command again",
+        )
+    return cluster
+
+
+def _ssh_config_of(cluster: Cluster, name: str) -> str:
+    s = cluster.settings[name]
+    return f"Host {name}\n  HostName {s.hostname}\n  Port {s.port}\n  User {s.user}\n  IdentityFile {s.identity}"
+
+
+def _up_failure(config: LabConfig, vg: Vagrant, run: Run, command: str) -> LabError:
+    log_tail = "\n".join(run.log_path.read_text(errors="replace").splitlines()[-25:])
+    states = {m.name: m.state for m in vg.status()}
+    stuck = [n.name for n in config.nodes if states.get(n.name) != "running"]
+    try:
+        ssh = vg.ssh_config()
+    except LabError:
+        ssh = ""
+    timed_out = "Timed out while waiting for the machine to boot" in log_tail
+    which = stuck[0] if stuck else None
+    if timed_out:
+        # The node that timed out is the last one Vagrant was bringing up.
+        which = _last_node_in(log_tail, config) or which
+        return LabError(
+            f"node {which} did not answer SSH within the boot timeout",
+            command=command, node=which, output=log_tail + ("\n" + ssh if ssh else ""),
+            hint=f"see its ssh-config above and its console with: docker logs {config.name}-{which} "
+                 f"(or vagrant ssh {which}); then run the command again",
+        )
+    return LabError(
+        "vagrant up failed" + (f" (nodes not running: {', '.join(stuck)})" if stuck else ""),
+        command=command, node=which, output=log_tail,
+        hint="read the log above; fix the cause, then run the command again (it resumes)",
+    )
+
+
+def _last_node_in(text: str, config: LabConfig) -> str | None:
+    last = None
+    for line in text.splitlines():
+        for n in config.nodes:
+            if line.startswith(f"==> {n.name}:"):
+                last = n.name
+    return last
+
+
+def status(config: LabConfig) -> list[MachineState]:
+    return Vagrant(config).status()
+
+
+def destroy(config: LabConfig, run: Run) -> bool:
+    """Destroy every machine; True when there was something to destroy."""
+    vg = Vagrant(config, run)
+    created = [m for m in vg.status() if m.state not in ("not_created", "not created")]
+    ssh_config_path(config).unlink(missing_ok=True)
+    if not created:
+        # With nothing created Vagrant would try its default provider, which
+        # may not even be usable on this host.
+        return False
+    run.show_command("host", "vagrant destroy -f")
+    try:
+        vg.destroy()
+    except subprocess.CalledProcessError:
+        raise LabError("vagrant destroy failed", command="vagrant destroy -f",
+                       output="\n".join(run.log_path.read_text(errors="replace").splitlines()[-20:]),
+                       hint="read the log; remove what is left by hand (docker rm -f, vagrant global-status --prune)") from None
+    return True
+
+
+def describe(config: LabConfig, machines: list[MachineState]) -> list[dict]:
+    """Rows for the status table and lab.status --json."""
+    kept = kept_cluster(config)
+    by_name = {m.name: m for m in machines}
+    rows = []
+    for n in config.nodes:
+        m = by_name.get(n.name)
+        port = kept.settings[n.name].port if kept and m and m.state == "running" else None
+        rows.append({"name": n.name, "role": n.role, "address": n.address,
+                     "state": m.state if m else "unknown", "ssh_port": port})
+    return rows
+
+
+def dump_json(rows: list[dict]) -> str:
+    return json.dumps(rows, indent=2)

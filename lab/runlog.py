@@ -1,0 +1,170 @@
+"""Progress lines and run records.
+
+One line per step, the way kind shows it: a spinner while the step runs, then
+a tick (or a cross) with its outcome and seconds. Every run also leaves a
+directory under .lab/runs/ with a JSON line per step and the full log, so a
+trainer can see afterwards what happened and how long it took.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
+
+
+class LabError(RuntimeError):
+    """A failure the lab explains: what failed, where, and what to do next."""
+
+    def __init__(self, message: str, *, command: str | None = None, node: str | None = None,
+                 output: str = "", hint: str | None = None):
+        super().__init__(message)
+        self.command = command
+        self.node = node
+        self.output = output
+        self.hint = hint
+
+    def tail(self, lines: int = 15) -> str:
+        return "\n".join(self.output.rstrip().splitlines()[-lines:])
+
+
+@dataclass
+class Step:
+    name: str
+    node: str | None = None
+    outcome: str = OK
+    stand_in: str | None = None
+    detail: str | None = None
+    started: float = field(default_factory=time.time)
+    seconds: float = 0.0
+
+    def changed(self, detail: str | None = None) -> None:
+        self.outcome = CHANGED
+        if detail:
+            self.detail = detail
+
+    def standing_in(self, what: str) -> None:
+        self.stand_in = what
+
+
+class Run:
+    """One invocation of the lab (lab.up, lab.check, ...) and its record."""
+
+    def __init__(self, state_dir: Path, command: str, *, explain: bool = False,
+                 console: Console | None = None):
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        self.dir = state_dir / "runs" / f"{stamp}-{command.replace('.', '-')}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.command = command
+        self.explain = explain or os.environ.get("LAB_EXPLAIN") == "1"
+        self.console = console or Console(highlight=False)
+        self.log_path = self.dir / "run.log"
+        self._log = self.log_path.open("a", buffering=1)
+        self._records = (self.dir / "steps.jsonl").open("a", buffering=1)
+        self.steps: list[Step] = []
+        self.result = "running"
+        self._write_meta()
+        latest = state_dir / "runs" / "latest"
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(self.dir.name)
+
+    def _write_meta(self) -> None:
+        (self.dir / "run.json").write_text(json.dumps({
+            "command": self.command,
+            "started": datetime.now(timezone.utc).isoformat(),
+            "result": self.result,
+            "steps": len(self.steps),
+        }, indent=2) + "\n")
+
+    def log(self, text: str) -> None:
+        self._log.write(text if text.endswith("\n") else text + "\n")
+
+    def show_command(self, node: str, command: str) -> None:
+        """Teaching mode: the exact command, where it runs, to type by hand."""
+        self.log(f"[{node}]$ {command}")
+        if self.explain:
+            self.console.print(f"    [dim]{escape(node)}$[/dim] [cyan]{escape(command)}[/cyan]")
+
+    def note(self, text: str) -> None:
+        self.log(text)
+        self.console.print(f"    {escape(text)}")
+
+    @contextmanager
+    def step(self, name: str, node: str | None = None):
+        step = Step(name, node)
+        start = time.monotonic()
+        status = None if self.explain else self.console.status(f"{escape(name)} ...")
+        if status:
+            status.start()
+        else:
+            self.console.print(f"[bold]{escape(name)}[/bold]")
+        try:
+            yield step
+        except BaseException as exc:
+            step.outcome = FAILED
+            step.detail = str(exc) or type(exc).__name__
+            raise
+        finally:
+            if status:
+                status.stop()
+            step.seconds = round(time.monotonic() - start, 2)
+            self._finish(step)
+
+    def _finish(self, step: Step) -> None:
+        self.steps.append(step)
+        record = {
+            "name": step.name,
+            "node": step.node,
+            "start": datetime.fromtimestamp(step.started, timezone.utc).isoformat(),
+            "seconds": step.seconds,
+            "outcome": step.outcome,
+            "stand_in": step.stand_in,
+            "detail": step.detail,
+        }
+        self._records.write(json.dumps(record) + "\n")
+        self.log(f"step {step.name}: {step.outcome} in {step.seconds}s")
+        mark = "[red]✗[/red]" if step.outcome == FAILED else "[green]✓[/green]"
+        extra = f", stand-in: {step.stand_in}" if step.stand_in else ""
+        detail = f" — {step.detail}" if step.detail and step.outcome != FAILED else ""
+        self.console.print(
+            f"{mark} {escape(step.name)} [dim]({step.outcome}{escape(extra)}, {step.seconds:.1f}s)[/dim]{escape(detail)}"
+        )
+
+    def fail(self, error: LabError) -> None:
+        """Print what failed, the tail of its output and where the full log is."""
+        self.result = "failed"
+        self._write_meta()
+        where = f" on {error.node}" if error.node else ""
+        self.console.print(f"[red bold]error{escape(where)}:[/red bold] {escape(str(error))}")
+        if error.command:
+            self.console.print(f"  command: [cyan]{escape(error.command)}[/cyan]")
+        if error.output:
+            self.console.print("  last lines of its output:")
+            for line in error.tail().splitlines():
+                self.console.print(f"    {escape(line)}", soft_wrap=True)
+        if error.hint:
+            self.console.print(f"  next: {escape(error.hint)}")
+        self.console.print(f"  full log: {self.log_path}")
+        self.log(f"FAILED: {error}\ncommand: {error.command}\n{error.output}")
+
+    def finish(self, result: str = "ok") -> None:
+        self.result = result
+        self._write_meta()
+        self._log.close()
+        self._records.close()
+
+
+def read_steps(run_dir: Path) -> list[dict]:
+    path = run_dir / "steps.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

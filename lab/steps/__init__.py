@@ -1,0 +1,51 @@
+"""One module per tutorial step. Each has three parts:
+
+- check(ctx): reads the real state and returns what is missing (empty: done).
+  It runs on its own too, so it can verify a trainee who did the step by hand.
+- apply(ctx, step): changes only what check found missing.
+- COMMANDS: what a trainee would type, shown in teaching mode.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import LabConfig
+from ..nodes import Cluster
+from ..probe import Capabilities
+from ..remote import sh
+from ..runlog import LabError, Run
+
+
+@dataclass
+class Context:
+    config: LabConfig
+    cluster: Cluster
+    caps: Capabilities
+    run: Run
+    resolver: str
+    state_dir: Path
+
+    def sh(self, node: str, command: str, **kw):
+        return sh(self.run, self.cluster[node], node, command, **kw)
+
+    def manager_sh(self, command: str, **kw):
+        return self.sh(self.config.manager.name, command, **kw)
+
+
+def converge(ctx: Context, module) -> None:
+    """check -> apply what is missing -> check again; one status line."""
+    with ctx.run.step(module.NAME) as step:
+        stand_in = getattr(module, "stand_in", None)
+        if stand_in and stand_in(ctx):
+            step.standing_in(stand_in(ctx))
+        missing = module.check(ctx)
+        if not missing:
+            return
+        ctx.run.log(f"{module.NAME}: missing: {'; '.join(missing)}")
+        module.apply(ctx, step, missing)
+        step.changed(step.detail or "; ".join(missing))
+        still = module.check(ctx)
+        if still:
+            raise LabError(f"{module.NAME}: still not done after applying: {'; '.join(still)}",
+                           hint="see the full log; run the command again to retry")

@@ -1,0 +1,67 @@
+"""Install Docker on every node (Debian's docker.io), as the tutorial's
+nodes have it before `docker swarm init`."""
+from __future__ import annotations
+
+from ..remote import on_each
+from . import Context
+
+NAME = "docker: install docker.io on every node"
+COMMANDS = [
+    "sudo apt-get update",
+    "sudo apt-get install -y docker.io",
+    "sudo systemctl enable --now docker",
+    "sudo usermod -aG docker vagrant",
+]
+# The host directory every node container mounts: each .deb and the package
+# lists are downloaded once for all nodes, and kept for the next lab.
+SHARED_CACHE = "/var/cache/lab-apt"
+
+CHECK = ("command -v dockerd >/dev/null && systemctl is-active --quiet docker "
+         "&& id -nG vagrant | grep -qw docker && echo ready")
+
+INSTALL = f"""
+set -e
+export DEBIAN_FRONTEND=noninteractive
+if [ -d {SHARED_CACHE} ]; then
+  cp -n {SHARED_CACHE}/*.deb /var/cache/apt/archives/ 2>/dev/null || true
+  if [ -d {SHARED_CACHE}/lists ] && [ ! -e /var/lib/apt/lists/lock ]; then
+    cp -rn {SHARED_CACHE}/lists/. /var/lib/apt/lists/ 2>/dev/null || true
+  fi
+fi
+install_docker() {{ apt-get install -y --no-install-recommends docker.io; }}
+if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || ! install_docker; then
+  apt-get update
+  install_docker
+fi
+if [ -d {SHARED_CACHE} ]; then
+  for deb in /var/cache/apt/archives/*.deb; do
+    name=${{deb##*/}}; tmp="{SHARED_CACHE}/.$name.$(hostname).tmp"
+    [ -e "{SHARED_CACHE}/$name" ] || {{ cp "$deb" "$tmp" && mv -f "$tmp" "{SHARED_CACHE}/$name"; }}
+  done
+  if [ ! -d {SHARED_CACHE}/lists ]; then
+    tmp={SHARED_CACHE}/.lists.$(hostname) && mkdir -p $tmp && cp -r /var/lib/apt/lists/. $tmp/ && rm -rf $tmp/partial $tmp/lock && mv -T $tmp {SHARED_CACHE}/lists || rm -rf $tmp
+  fi
+fi
+systemctl enable --now docker
+usermod -aG docker vagrant
+""".strip()
+
+
+def missing_on(ctx: Context) -> list[str]:
+    def ready(node):
+        return ctx.sh(node.name, CHECK, check=False, teach=False).out == "ready"
+    results = on_each(ctx.config.nodes, ready)
+    return [n.name for n, ok in zip(ctx.config.nodes, results) if not ok]
+
+
+def check(ctx: Context) -> list[str]:
+    return [f"docker not installed and running on {name}" for name in missing_on(ctx)]
+
+
+def apply(ctx: Context, step, missing) -> None:
+    for command in COMMANDS:
+        ctx.run.show_command("every node", command)
+    nodes = missing_on(ctx)
+    on_each(nodes, lambda name: ctx.sh(name, INSTALL, teach=False, timeout=900,
+                                              shown="apt-get install -y --no-install-recommends docker.io"))
+    step.detail = f"installed on {', '.join(nodes)}"

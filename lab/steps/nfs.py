@@ -1,0 +1,97 @@
+"""Tutorial step 6: the manager exports a directory for the database's data.
+
+With a kernel that has NFS (VMs), this is the tutorial's nfs-kernel-server.
+Node containers here share a kernel without NFS: the stand-in is one host
+directory mounted at the export path in every node (see the Vagrantfile),
+named as such in the output and the run record.
+"""
+from __future__ import annotations
+
+import secrets
+
+from ..remote import on_each
+from ..runlog import LabError
+from . import Context
+
+NAME = "nfs: export the database directory from the manager"
+STAND_IN = "shared directory (kernel has no NFS)"
+PROBE_FILE = ".lab-shared-check"
+TEST_MOUNT = "/mnt/lab-nfs-check"
+
+
+def export_line(ctx: Context) -> str:
+    # The tutorial exports to `*` (any host); the lab limits it to the lab
+    # network, so only the swarm's nodes can mount the database's files.
+    return f"{ctx.config.export_path} {ctx.config.network}(rw,sync,no_subtree_check,no_root_squash)"
+
+
+def commands(ctx: Context) -> list[str]:
+    return ["sudo apt-get install -y nfs-kernel-server", f"sudo mkdir -p {ctx.config.export_path}",
+            f"echo '{export_line(ctx)}' | sudo tee -a /etc/exports", "sudo exportfs -ra"]
+
+
+def stand_in(ctx: Context) -> str | None:
+    return None if ctx.caps.nfs else STAND_IN
+
+
+def check(ctx: Context) -> list[str]:
+    return check_kernel_nfs(ctx) if ctx.caps.nfs else check_shared_dir(ctx)
+
+
+def check_shared_dir(ctx: Context) -> list[str]:
+    """Every node sees what the manager writes in the export path."""
+    path = ctx.config.export_path
+    token = secrets.token_hex(8)
+    wrote = ctx.manager_sh(f"test -d {path} && echo {token} > {path}/{PROBE_FILE}", check=False, teach=False)
+    if not wrote.ok:
+        return [f"{path} missing on the manager"]
+    seen = on_each(ctx.config.workers,
+                   lambda w: ctx.sh(w.name, f"cat {path}/{PROBE_FILE}", check=False, teach=False).out)
+    ctx.manager_sh(f"rm -f {path}/{PROBE_FILE}", teach=False)
+    return [f"{w.name} does not share {path} with the manager"
+            for w, text in zip(ctx.config.workers, seen) if text != token]
+
+
+def check_kernel_nfs(ctx: Context) -> list[str]:
+    m = ctx.config.manager
+    path = ctx.config.export_path
+    exports = ctx.manager_sh("exportfs -v 2>/dev/null", check=False, teach=False).out
+    if path not in exports:
+        return [f"{path} not exported by {m.name}"]
+    problems = []
+    for w in ctx.config.workers:
+        shown = ctx.sh(w.name, f"showmount -e {m.address}", check=False, teach=False)
+        if path not in shown.out:
+            problems.append(f"showmount -e {m.address} on {w.name} does not list {path}")
+    if problems:
+        return problems
+    first, second = ctx.config.workers[0], ctx.config.workers[-1]
+    token = secrets.token_hex(8)
+    mount = f"mkdir -p {TEST_MOUNT} && mount -t nfs -o nolock,soft {m.address}:{path} {TEST_MOUNT}"
+    wrote = ctx.sh(first.name, f"{mount} && echo {token} > {TEST_MOUNT}/{PROBE_FILE}; "
+                               f"r=$?; umount {TEST_MOUNT}; exit $r", check=False, teach=False)
+    read = ctx.sh(second.name, f"{mount} && cat {TEST_MOUNT}/{PROBE_FILE}; r=$?; "
+                               f"rm -f {TEST_MOUNT}/{PROBE_FILE}; umount {TEST_MOUNT}; exit $r",
+                  check=False, teach=False)
+    if not wrote.ok or read.out != token:
+        return [f"a file written over NFS on {first.name} is not read on {second.name}"]
+    return []
+
+
+def apply(ctx: Context, step, missing) -> None:
+    if not ctx.caps.nfs:
+        # Nothing to change from inside: the directory is mounted when the nodes
+        # are created. A node missing it was created by hand or another Vagrantfile.
+        raise LabError(f"{'; '.join(missing)}",
+                       hint="recreate the nodes: invoke lab.nodes.destroy && invoke lab.up")
+    m = ctx.config.manager
+    for command in commands(ctx):
+        ctx.run.show_command(m.name, command)
+    install = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
+    line = export_line(ctx)
+    ctx.manager_sh(
+        f"{install} nfs-kernel-server && mkdir -p {ctx.config.export_path} && "
+        f"(grep -qxF '{line}' /etc/exports || echo '{line}' >> /etc/exports) && "
+        f"systemctl enable --now nfs-server && exportfs -ra", teach=False, timeout=900)
+    on_each(ctx.config.workers, lambda w: ctx.sh(w.name, f"{install} nfs-common", teach=False, timeout=900))
+    step.detail = f"exported {ctx.config.export_path} to {ctx.config.network}"

@@ -1,0 +1,89 @@
+"""Tutorial step 5: a registry on the manager, port 4000, that every node trusts."""
+from __future__ import annotations
+
+import json
+import time
+
+from ..build import build, ensure_base, tree
+from ..remote import on_each
+from ..runlog import LabError
+from . import Context
+
+NAME = "registry: registry:2 on the manager"
+IMAGE = "registry:2"
+CONTAINER = "registry"
+VOLUME = "registry-data"
+
+
+def run_command(ctx: Context) -> str:
+    # The tutorial's line, with the storage on a named volume so pushed images
+    # survive a re-created container.
+    return (f"docker run -d -p {ctx.config.registry_port}:5000 --restart=always --name {CONTAINER} "
+            f"-v {VOLUME}:/var/lib/docker-registry {IMAGE}")
+
+
+def catalog_from(ctx: Context, node: str) -> list[str] | None:
+    out = ctx.sh(node, f"curl -fsS --max-time 5 http://{ctx.config.registry}/v2/_catalog",
+                 check=False, teach=False)
+    if not out.ok:
+        return None
+    try:
+        return json.loads(out.out).get("repositories") or []
+    except json.JSONDecodeError:
+        return None
+
+
+def container_state(ctx: Context) -> dict | None:
+    out = ctx.manager_sh(f"docker inspect {CONTAINER}", check=False, teach=False)
+    return json.loads(out.out)[0] if out.ok else None
+
+
+def check(ctx: Context) -> list[str]:
+    state = container_state(ctx)
+    if not state or not state["State"]["Running"]:
+        return ["registry container not running on the manager"]
+    if state["Config"]["Image"] != IMAGE:
+        return [f"registry container runs {state['Config']['Image']}, not {IMAGE}"]
+    unread = [n.name for n, cat in zip(ctx.config.nodes,
+                                      on_each(ctx.config.nodes, lambda n: catalog_from(ctx, n.name)))
+              if cat is None]
+    return [f"{ctx.config.registry}/v2/_catalog not readable from {', '.join(unread)}"] if unread else []
+
+
+def port_holder(ctx: Context) -> str | None:
+    """What else listens on the registry port on the manager, if anything."""
+    port = ctx.config.registry_port
+    out = ctx.manager_sh(f"ss -Hltnp 'sport = :{port}'", check=False, teach=False).out
+    if not out:
+        return None
+    return out
+
+
+def apply(ctx: Context, step, missing) -> None:
+    m = ctx.config.manager.name
+    ensure_base(ctx, m)
+    built = build(ctx, m, IMAGE, tree(ctx.config.root / "provision" / "registry"), what="registry")
+    state = container_state(ctx)
+    if state and (built or state["Config"]["Image"] != IMAGE or not state["State"]["Running"]):
+        ctx.manager_sh(f"docker rm -f {CONTAINER}")
+        state = None
+    if state is None:
+        holder = port_holder(ctx)
+        if holder:
+            raise LabError(f"port {ctx.config.registry_port} is already taken on {m}",
+                           node=m, command=f"ss -ltnp 'sport = :{ctx.config.registry_port}'", output=holder,
+                           hint=f"stop what listens there on {m}, or set registry_port in lab.yaml")
+        ctx.manager_sh(run_command(ctx))
+    wait_catalog(ctx)
+    step.detail = ("image built; " if built else "") + "container started"
+
+
+def wait_catalog(ctx: Context, seconds: int = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if catalog_from(ctx, ctx.config.manager.name) is not None:
+            return
+        time.sleep(0.5)
+    logs = ctx.manager_sh(f"docker logs --tail 20 {CONTAINER}", check=False, teach=False)
+    raise LabError("the registry does not answer on its port", node=ctx.config.manager.name,
+                   command=f"curl http://{ctx.config.registry}/v2/_catalog", output=logs.stdout + logs.stderr)

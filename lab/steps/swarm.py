@@ -1,0 +1,145 @@
+"""Tutorial step 1: `docker swarm init` on the manager, `docker swarm join`
+on each worker, always on the lab addresses (never the NAT address)."""
+from __future__ import annotations
+
+import json
+import time
+
+from ..remote import on_each
+from ..runlog import LabError
+from . import Context
+
+NAME = "swarm: init on the manager, join the workers"
+INFO = "docker info --format '{{json .Swarm}}'"
+
+
+def commands(ctx: Context) -> list[tuple[str, str]]:
+    m = ctx.config.manager
+    return [(m.name, f"docker swarm init --advertise-addr {m.address}")] + [
+        (w.name, f"docker swarm join --token <worker token> {m.address}:2377") for w in ctx.config.workers
+    ]
+
+
+def swarm_info(ctx: Context, node: str) -> dict:
+    return json.loads(ctx.sh(node, INFO, teach=False).out or "{}")
+
+
+def node_list(ctx: Context) -> list[dict]:
+    out = ctx.manager_sh("docker node ls --format '{{json .}}'", teach=False, check=False)
+    if not out.ok:
+        return []
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def manager_ok(ctx: Context, info: dict) -> bool:
+    return (info.get("LocalNodeState") == "active" and info.get("ControlAvailable") is True
+            and info.get("NodeAddr") == ctx.config.manager.address)
+
+
+def gather(ctx: Context) -> dict[str, dict]:
+    def one(node):
+        info = swarm_info(ctx, node.name)
+        info["_node"] = node.name
+        info["_cluster"] = (info.get("Cluster") or {}).get("ID")
+        return info
+    return dict(zip([n.name for n in ctx.config.nodes], on_each(ctx.config.nodes, one)))
+
+
+def check(ctx: Context) -> list[str]:
+    infos = gather(ctx)
+    m = ctx.config.manager
+    problems = []
+    if not manager_ok(ctx, infos[m.name]):
+        return [f"{m.name} is not the swarm manager on {m.address}"]
+    # A worker only knows its cluster through the manager's node list.
+    listed = {n["Hostname"]: n for n in node_list(ctx)}
+    for w in ctx.config.workers:
+        info = infos[w.name]
+        entry = listed.get(w.name)
+        if info.get("LocalNodeState") != "active" or not entry or entry.get("Status") != "Ready":
+            problems.append(f"{w.name} is not a Ready member of the swarm")
+        elif entry.get("Availability") != "Active":
+            problems.append(f"{w.name} is {entry.get('Availability')}, not Active")
+    names = [n["Hostname"] for n in node_list(ctx)]
+    extra = [n for n in names if n not in {x.name for x in ctx.config.nodes}]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if extra or duplicates:
+        problems.append(f"stale entries in docker node ls: {', '.join(extra + duplicates)}")
+    return problems
+
+
+def apply(ctx: Context, step, missing) -> None:
+    m = ctx.config.manager
+    infos = gather(ctx)
+    actions = []
+    if not manager_ok(ctx, infos[m.name]):
+        if infos[m.name].get("LocalNodeState") != "inactive":
+            ctx.manager_sh("docker swarm leave --force")
+        ctx.manager_sh(f"docker swarm init --advertise-addr {m.address} --listen-addr {m.address}:2377")
+        actions.append("swarm initialised")
+        infos = gather(ctx)
+    cluster_id = infos[m.name]["_cluster"]
+    token = ctx.manager_sh("docker swarm join-token -q worker", teach=False).out
+    ctx.run.show_command(m.name, "docker swarm join-token worker")
+    listed = {n["Hostname"]: n for n in node_list(ctx)}
+
+    def join(w):
+        info = infos[w.name]
+        entry = listed.get(w.name)
+        member = (info.get("LocalNodeState") == "active" and info.get("_cluster") in (None, cluster_id)
+                  and entry and entry.get("Status") == "Ready")
+        if member:
+            return None
+        if info.get("LocalNodeState") != "inactive":
+            ctx.sh(w.name, "docker swarm leave --force")
+        ctx.run.show_command(w.name, f"docker swarm join --token <worker token> {m.address}:2377")
+        ctx.sh(w.name, f"docker swarm join --token {token} --advertise-addr {w.address} "
+                       f"--listen-addr {w.address}:2377 {m.address}:2377", teach=False, timeout=120)
+        return w.name
+
+    joined = [n for n in on_each(ctx.config.workers, join) if n]
+    if joined:
+        actions.append(f"joined {', '.join(joined)}")
+    wait_ready(ctx)
+    reactivated = []
+    for n in node_list(ctx):
+        if n["Hostname"] in {w.name for w in ctx.config.workers} and n.get("Availability") != "Active" \
+                and n.get("Status") == "Ready":
+            ctx.manager_sh(f"docker node update --availability active {n['Hostname']}")
+            reactivated.append(n["Hostname"])
+    if reactivated:
+        actions.append(f"set active {', '.join(reactivated)}")
+    step.detail = "; ".join(actions)
+
+
+def remove_stale(ctx: Context) -> list[str]:
+    """Entries left by nodes that were recreated or left: Down ones, unknown
+    names, and the older twin of a hostname that joined again."""
+    names = {n.name for n in ctx.config.nodes}
+    entries = node_list(ctx)
+    removed = []
+    for n in entries:
+        if n.get("Self"):
+            continue
+        twins = [e for e in entries if e["Hostname"] == n["Hostname"]]
+        if n["Hostname"] not in names or n.get("Status") == "Down" or (
+                len(twins) > 1 and n.get("Status") != "Ready"):
+            ctx.manager_sh(f"docker node rm --force {n['ID']}")
+            removed.append(n["Hostname"])
+    return removed
+
+
+def wait_ready(ctx: Context, seconds: int = 60) -> None:
+    """Until every node is listed once, Ready. A node that left is listed
+    twice for a while: its old entry turns Down after a heartbeat or two."""
+    wanted = sorted(n.name for n in ctx.config.nodes)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        entries = node_list(ctx)
+        if sorted(e["Hostname"] for e in entries) == wanted and all(e.get("Status") == "Ready" for e in entries):
+            return
+        remove_stale(ctx)
+        time.sleep(1)
+    raise LabError(f"the swarm did not list every node once, Ready, within {seconds}s",
+                   command="docker node ls", node=ctx.config.manager.name,
+                   output=ctx.manager_sh("docker node ls", teach=False, check=False).stdout)

@@ -1,0 +1,74 @@
+"""The lab's commands: `invoke --list` shows them all.
+
+Thin on purpose: each task parses its flags and calls lab.commands.
+"""
+from invoke import Collection, task
+
+from lab import commands
+
+CONFIG_HELP = "path of lab.yaml (default: lab.yaml beside this file)"
+EXPLAIN_HELP = "teaching mode: print every command with the node it runs on (or LAB_EXPLAIN=1)"
+
+
+def _config(path):
+    from pathlib import Path
+    return path or str(Path(__file__).resolve().parent / "lab.yaml")
+
+
+@task(help={"config": CONFIG_HELP, "explain": EXPLAIN_HELP})
+def nodes_up(c, config=None, explain=False):
+    """Bring the four nodes up (builds the node image when needed)."""
+    commands.nodes_up(_config(config), explain)
+
+
+@task(help={"config": CONFIG_HELP})
+def nodes_status(c, config=None):
+    """Table of the nodes: role, address, state, SSH port."""
+    commands.nodes_status(_config(config))
+
+
+@task(help={"config": CONFIG_HELP})
+def nodes_destroy(c, config=None):
+    """Destroy the nodes and their volumes; nothing of them is left."""
+    commands.nodes_destroy(_config(config))
+
+
+@task(help={"node": "node name from lab.yaml", "command": "run this command instead of a shell",
+            "config": CONFIG_HELP})
+def ssh(c, node, command=None, config=None):
+    """Open a shell on a node (or run one command there)."""
+    commands.ssh(_config(config), node, command)
+
+
+@task(help={"config": CONFIG_HELP, "explain": EXPLAIN_HELP})
+def cluster(c, config=None, explain=False):
+    """Docker, daemon.json, swarm, registry and NFS on the running nodes."""
+    commands.cluster(_config(config), explain)
+
+
+@task(help={"config": CONFIG_HELP, "explain": EXPLAIN_HELP})
+def up(c, config=None, explain=False):
+    """From nothing (or any partial state) to the whole lab, step by step."""
+    commands.up(_config(config), explain)
+
+
+@task(help={"config": CONFIG_HELP, "all": "also remove the cached images, apt cache, data and secrets"})
+def destroy(c, config=None, all=False):
+    """Remove everything the lab made (caches stay unless --all)."""
+    commands.destroy(_config(config), all)
+
+
+nodes = Collection("nodes")
+nodes.add_task(nodes_up, "up")
+nodes.add_task(nodes_status, "status")
+nodes.add_task(nodes_destroy, "destroy")
+
+lab = Collection("lab")
+lab.add_collection(nodes)
+lab.add_task(up)
+lab.add_task(destroy)
+lab.add_task(ssh)
+lab.add_task(cluster)
+
+ns = Collection()
+ns.add_collection(lab)

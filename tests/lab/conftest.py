@@ -1,0 +1,55 @@
+"""The real lab: brought up once for the session with the README's own
+command (`invoke lab.up`), checked from outside, destroyed by the last test."""
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import config as cfg
+from lab import nodes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args, check=True, env=None, timeout=1800):
+    result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True,
+                            text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
+    if check and result.returncode != 0:
+        raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def last_run_steps():
+    latest = ROOT / ".lab" / "runs" / "latest"
+    return [json.loads(line) for line in (latest / "steps.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def config():
+    return cfg.load(ROOT / "lab.yaml")
+
+
+@pytest.fixture(scope="session")
+def lab_up(config):
+    """`invoke lab.up` once: from nothing on a fresh machine, a no-op if already up."""
+    result = invoke("lab.up")
+    return {"output": result.stdout, "steps": last_run_steps()}
+
+
+@pytest.fixture(scope="session")
+def cluster(lab_up, config):
+    c = nodes.kept_cluster(config)
+    assert c is not None, "lab.up left no ssh-config"
+    yield c
+    c.close()
+
+
+def on(cluster, node, command):
+    """Run a command on a node as root; return stdout (assert it succeeded)."""
+    r = cluster[node].run(f"sudo sh -c {shlex.quote(command)}", hide=True, warn=True)
+    assert r.ok, f"{node}: {command}\n{r.stdout}{r.stderr}"
+    return r.stdout.strip()

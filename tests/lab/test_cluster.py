@@ -1,0 +1,105 @@
+"""Tutorial steps 1, 5 and 6, read back from the nodes themselves."""
+import ipaddress
+import json
+
+import pytest
+
+from .conftest import invoke, last_run_steps, on
+
+pytestmark = pytest.mark.slow
+
+
+def test_docker_is_installed_and_running_on_every_node(cluster, config):
+    for node in config.nodes:
+        assert on(cluster, node.name, "systemctl is-active docker") == "active"
+        assert "docker" in on(cluster, node.name, "id -nG vagrant").split()
+
+
+def test_daemon_json_trusts_the_registry_and_keeps_dns_local(cluster, config):
+    for node in config.nodes:
+        data = json.loads(on(cluster, node.name, "cat /etc/docker/daemon.json"))
+        assert config.registry in data["insecure-registries"]
+        for server in data.get("dns", []):
+            assert ipaddress.ip_address(server).is_private
+
+
+@pytest.fixture(scope="module")
+def selftest_image(cluster, config):
+    """The Debian base, pushed to the lab registry: every node can pull it."""
+    tag = f"{config.registry}/lab-selftest:1"
+    on(cluster, config.manager.name, f"docker tag lab/debian:bookworm {tag} && docker push {tag}")
+    return tag
+
+
+def test_no_inner_container_resolver_is_public(cluster, config, selftest_image):
+    """Engines inside nodes must never send lookups off this machine."""
+    for node in config.nodes:
+        out = on(cluster, node.name, f"docker run --rm --pull missing {selftest_image} cat /etc/resolv.conf")
+        servers = [l.split()[1] for l in out.splitlines() if l.startswith("nameserver")]
+        assert servers, out
+        for server in servers:
+            assert not ipaddress.ip_address(server).is_global, f"{node.name}: {server} is public"
+
+
+def test_swarm_has_every_node_ready_active_and_one_leader(cluster, config):
+    rows = [json.loads(l) for l in on(cluster, config.manager.name,
+                                      "docker node ls --format '{{json .}}'").splitlines()]
+    assert sorted(r["Hostname"] for r in rows) == sorted(n.name for n in config.nodes)
+    assert all(r["Status"] == "Ready" and r["Availability"] == "Active" for r in rows)
+    assert [r["Hostname"] for r in rows if r["ManagerStatus"] == "Leader"] == [config.manager.name]
+    info = json.loads(on(cluster, config.manager.name, "docker info --format '{{json .Swarm}}'"))
+    assert info["NodeAddr"] == config.manager.address
+
+
+def test_registry_catalog_is_read_by_every_worker(cluster, config):
+    for w in config.workers:
+        json.loads(on(cluster, w.name, f"curl -fsS http://{config.registry}/v2/_catalog"))
+
+
+def test_an_image_pushed_from_the_manager_is_pulled_on_a_worker(cluster, config, selftest_image):
+    w = config.workers[0].name
+    on(cluster, w, f"docker rmi -f {selftest_image} >/dev/null 2>&1; docker pull {selftest_image}")
+    assert selftest_image in on(cluster, w, "docker images --format '{{.Repository}}:{{.Tag}}'")
+
+
+def test_the_export_path_is_shared_by_every_node(cluster, config):
+    path = config.export_path
+    on(cluster, config.manager.name, f"echo from-manager > {path}/.selftest")
+    for w in config.workers:
+        assert on(cluster, w.name, f"cat {path}/.selftest") == "from-manager"
+    on(cluster, config.manager.name, f"rm -f {path}/.selftest")
+
+
+def test_stand_ins_are_named_in_the_output_and_the_record(lab_up):
+    steps = {s["name"].split(":")[0]: s for s in lab_up["steps"]}
+    if steps["nfs"]["stand_in"]:
+        assert steps["nfs"]["stand_in"] == "shared directory (kernel has no NFS)"
+        assert "stand-in: shared directory (kernel has no NFS)" in lab_up["output"]
+
+
+def test_a_worker_that_left_the_swarm_is_rejoined(cluster, config):
+    w = config.workers[-1].name
+    on(cluster, w, "docker swarm leave")
+    invoke("lab.up")
+    steps = {s["name"].split(":")[0]: s for s in last_run_steps()}
+    assert steps["swarm"]["outcome"] == "changed"
+    rows = [json.loads(l) for l in on(cluster, config.manager.name,
+                                      "docker node ls --format '{{json .}}'").splitlines()]
+    assert sorted(r["Hostname"] for r in rows) == sorted(n.name for n in config.nodes)
+    assert all(r["Status"] == "Ready" for r in rows)
+
+
+def test_daemon_json_keys_of_a_trainer_are_kept(cluster, config):
+    w = config.workers[0].name
+    data = json.loads(on(cluster, w, "cat /etc/docker/daemon.json"))
+    data["log-level"] = "info"
+    on(cluster, w, f"echo '{json.dumps(data)}' > /etc/docker/daemon.json")
+    invoke("lab.up")
+    after = json.loads(on(cluster, w, "cat /etc/docker/daemon.json"))
+    assert after["log-level"] == "info" and config.registry in after["insecure-registries"]
+
+
+def test_a_second_lab_up_changes_nothing(cluster):
+    invoke("lab.up")
+    steps = last_run_steps()
+    assert steps and all(s["outcome"] == "ok" for s in steps), steps

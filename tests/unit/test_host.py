@@ -1,0 +1,63 @@
+"""Provider choice, mirror and ssh-config parsing: logic only, no Docker."""
+from pathlib import Path
+
+import yaml
+
+from lab import config as cfg
+from lab import host, nodes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def lab(provider="auto"):
+    data = yaml.safe_load((ROOT / "lab.yaml").read_text())
+    data["provider"] = provider
+    return cfg.parse(data, ROOT / "lab.yaml")
+
+
+def test_auto_prefers_virtualbox_then_libvirt_then_docker():
+    yes, no = (lambda: True), (lambda: False)
+    assert host.choose_provider(lab(), vbox=yes, kvm=yes).name == "virtualbox"
+    assert host.choose_provider(lab(), vbox=no, kvm=yes).name == "libvirt"
+    choice = host.choose_provider(lab(), vbox=no, kvm=no)
+    assert choice.name == "docker" and "no working VirtualBox" in choice.why
+
+
+def test_an_explicit_provider_is_kept_and_said_why():
+    choice = host.choose_provider(lab("libvirt"), vbox=lambda: True, kvm=lambda: True)
+    assert (choice.name, choice.why) == ("libvirt", "set in lab.yaml")
+
+
+def test_mirror_is_read_from_deb822_and_one_line_sources():
+    deb822 = ("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
+              "Components: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\n"
+              "Suites: bookworm-security\n")
+    assert host.parse_mirror(deb822) == "http://mirror.example/debian"
+    assert host.parse_mirror("deb [arch=amd64] http://m.example/debian/ bookworm main\n") == "http://m.example/debian"
+    assert host.parse_mirror("deb http://m.example/debian bullseye main\n") is None
+
+
+SSH_CONFIG = """Host manager
+  HostName 127.0.0.1
+  User vagrant
+  Port 2200
+  UserKnownHostsFile /dev/null
+  StrictHostKeyChecking no
+  IdentityFile /lab/.vagrant/machines/manager/docker/private_key
+  IdentitiesOnly yes
+
+Host worker1
+  HostName 192.168.121.7
+  User vagrant
+  Port 22
+  IdentityFile "/lab/.vagrant/machines/worker1/libvirt/private_key"
+"""
+
+
+def test_ssh_config_of_all_nodes_parses_into_settings():
+    parsed = nodes.parse_ssh_config(SSH_CONFIG)
+    assert set(parsed) == {"manager", "worker1"}
+    m = parsed["manager"]
+    assert (m.hostname, m.port, m.user) == ("127.0.0.1", 2200, "vagrant")
+    assert m.identity.endswith("manager/docker/private_key")
+    assert parsed["worker1"].port == 22 and parsed["worker1"].hostname == "192.168.121.7"
