@@ -1,0 +1,87 @@
+"""Password hashing, JWTs, and the Bearer-token guard of protected routes."""
+import functools
+import secrets
+import time
+
+import bcrypt
+import jwt
+from flask import current_app, g, request
+
+from .db import get_db
+from .errors import Unauthenticated
+
+ALGORITHM = "HS256"
+
+
+def hash_password(password):
+    salt = bcrypt.gensalt(rounds=current_app.config["BCRYPT_ROUNDS"])
+    return bcrypt.hashpw(password.encode("utf-8"), salt).decode("ascii")
+
+
+def password_matches(password, password_hash):
+    return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+
+
+def issue_access_token(user_id):
+    now = int(time.time())
+    payload = {"id": user_id, "iat": now, "exp": now + current_app.config["ACCESS_TOKEN_AGE"]}
+    return _encode(payload, current_app.config["ACCESS_TOKEN_KEY"])
+
+
+def issue_refresh_token(user_id):
+    # No expiry: a refresh token lives until logout removes it from the
+    # database. The jti keeps two logins within one second from colliding.
+    payload = {"id": user_id, "iat": int(time.time()), "jti": secrets.token_urlsafe(12)}
+    return _encode(payload, current_app.config["REFRESH_TOKEN_KEY"])
+
+
+def user_id_from_access_token(token):
+    """The token's user id, or None if the token is forged, expired or malformed."""
+    return _decode(token, current_app.config["ACCESS_TOKEN_KEY"], ("id", "iat", "exp"))
+
+
+def user_id_from_refresh_token(token):
+    return _decode(token, current_app.config["REFRESH_TOKEN_KEY"], ("id", "iat"))
+
+
+def require_auth(view):
+    """Let the view run only with a valid access token of an existing user; sets g.user_id."""
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        g.user_id = _authenticated_user_id()
+        return view(*args, **kwargs)
+    return guarded
+
+
+def _authenticated_user_id():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("missing authentication: send 'Authorization: Bearer <accessToken>'")
+    user_id = user_id_from_access_token(token.strip())
+    if user_id is None:
+        raise Unauthenticated("invalid or expired access token")
+    # A token can outlive its user, e.g. when the database was recreated.
+    if not _user_exists(user_id):
+        raise Unauthenticated("the user of this access token no longer exists")
+    return user_id
+
+
+def _user_exists(user_id):
+    with get_db().cursor() as cursor:
+        cursor.execute("SELECT 1 FROM users WHERE id = %s", (user_id,))
+        return cursor.fetchone() is not None
+
+
+def _encode(payload, key):
+    return jwt.encode(payload, key, algorithm=ALGORITHM)
+
+
+def _decode(token, key, required_claims):
+    try:
+        payload = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": list(required_claims)})
+    except jwt.InvalidTokenError:
+        return None
+    user_id = payload.get("id")
+    if not isinstance(user_id, str) or "\x00" in user_id:
+        return None
+    return user_id
