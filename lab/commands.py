@@ -18,7 +18,8 @@ from . import config as configmod
 from . import host, images, nodes, probe
 from .runlog import LabError, Run
 from .steps import Context, converge
-from .steps import daemon_json, docker as docker_step, nfs, registry, swarm
+from .checks import smoke
+from .steps import app_images, daemon_json, deploy, docker as docker_step, nfs, registry, swarm
 
 CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
 console = Console(highlight=False, soft_wrap=True)
@@ -176,12 +177,22 @@ def cluster(path: str, explain: bool) -> None:
         run_cluster_steps(cluster_context(config, c, run))
 
 
+def deploy_app(ctx: Context) -> None:
+    rendered = deploy.render(ctx)
+    app_images.build_all(ctx, rendered.images())
+    deploy.converge(ctx)
+
+
 def up(path: str, explain: bool) -> None:
     config = load_config(path)
     with lab_run(config, "up", explain) as run:
         c = bring_nodes_up(config, run)
-        run_cluster_steps(cluster_context(config, c, run))
+        ctx = cluster_context(config, c, run)
+        run_cluster_steps(ctx)
+        deploy_app(ctx)
+        smoke.smoke(config, run)
         c.close()
+        console.print(f"\n[bold]Open[/bold] {config.web_url}login  [dim](API: {config.api_url})[/dim]")
 
 
 def destroy(path: str, everything: bool) -> None:

@@ -1,0 +1,22 @@
+"""The quick check at the end of lab.up: the login page and the API's health."""
+from __future__ import annotations
+
+from ..config import LabConfig
+from ..runlog import LabError, Run
+from .http import wait_for
+
+
+def smoke(config: LabConfig, run: Run, seconds: float = 90) -> None:
+    with run.step("smoke: login page and API health through 127.0.0.1") as step:
+        login = f"{config.web_url}login"
+        page = wait_for(login, seconds, ok=lambda r: r.status == 200 and f"{config.app_name} | Login" in r.text)
+        if page is None or page.status != 200:
+            raise LabError(f"the login page does not answer at {login}",
+                           command=f"curl -i {login}", output=page.text[-800:] if page else "no answer",
+                           hint="`invoke lab.status` shows the services; `docker service logs` on the manager tells more")
+        health = f"{config.api_url}health"
+        api = wait_for(health, seconds)
+        if api is None or api.status != 200:
+            raise LabError(f"the API does not answer at {health}",
+                           command=f"curl -i {health}", output=api.text[-800:] if api else "no answer")
+        step.detail = f"{login} and {health} answer 200"

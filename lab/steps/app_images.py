@@ -1,0 +1,93 @@
+"""Tutorial steps 4 and 7: set the frontend's environment, build the five
+images on the manager, tag them <manager>:4000/<name> and push them.
+
+Each image is a step line of its own. An image whose inputs did not change is
+neither rebuilt nor pushed again; one whose build fails is named with the tail
+of its build output, and the images already pushed stay in the registry.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..build import build, ensure_base, tree
+from ..runlog import LabError
+from . import Context
+
+
+@dataclass(frozen=True)
+class AppImage:
+    name: str
+    files: dict
+    dockerfile: str = "Dockerfile"
+
+
+def frontend_env(ctx: Context) -> bytes:
+    """Tutorial step 4: the app's name and the API's public address, as the
+    browser reaches it (through the host's 127.0.0.1 forward)."""
+    return (f'APP_NAME="{ctx.config.app_name}"\n'
+            f'API_ENDPOINT="{ctx.config.api_url}"\n').encode()
+
+
+def proxy_image(root: Path, name: str, conf: str) -> AppImage:
+    dockerfile = f"compose/{name}/Dockerfile"
+    return AppImage(name, {dockerfile: root / dockerfile, f"nginx/{conf}": root / "nginx" / conf}, dockerfile)
+
+
+def app_images(ctx: Context, names: list[str]) -> list[AppImage]:
+    root = ctx.config.root
+    known = {
+        "database": lambda: AppImage("database", tree(root / "compose" / "database")),
+        "backend": lambda: AppImage("backend", tree(root / "compose" / "backend")),
+        "frontend": lambda: AppImage("frontend", tree(root / "compose" / "frontend") | {".env": frontend_env(ctx)}),
+        "nginx-frontend": lambda: proxy_image(root, "nginx-frontend", "nginx-frontend.conf"),
+        "nginx-backend": lambda: proxy_image(root, "nginx-backend", "nginx-backend.conf"),
+        "mesh": lambda: proxy_image(root, "mesh", "mesh.conf"),
+    }
+    return [known[n]() for n in names]
+
+
+def pushed(ctx: Context, tag: str) -> bool:
+    """The registry holds exactly the image the manager has under this tag."""
+    m = ctx.config.manager.name
+    repo, _, ref = tag.rpartition(":")
+    out = ctx.sh(m, f"docker image inspect --format '{{{{json .RepoDigests}}}}' {tag}", check=False, teach=False)
+    if not out.ok:
+        return False
+    local = {d.split("@", 1)[1] for d in json.loads(out.out or "[]") if d.startswith(repo + "@")}
+    name = repo.split("/", 1)[1]
+    head = ctx.sh(m, f"curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+                     f"http://{ctx.config.registry}/v2/{name}/manifests/{ref}", check=False, teach=False)
+    remote = [l.split(":", 1)[1].strip() for l in head.stdout.splitlines()
+              if l.lower().startswith("docker-content-digest:")]
+    return bool(remote) and remote[0] in local
+
+
+def build_and_push(ctx: Context, image: AppImage) -> None:
+    m = ctx.config.manager.name
+    tag = f"{ctx.config.registry}/{image.name}:latest"
+    with ctx.run.step(f"image: {image.name}") as step:
+        built = build(ctx, m, tag, image.files, dockerfile=image.dockerfile, what=image.name)
+        if built or not pushed(ctx, tag):
+            ctx.manager_sh(f"docker push {tag}", timeout=900)
+            step.changed(("built and " if built else "") + f"pushed {tag}")
+        else:
+            step.detail = "cached"
+
+
+def build_all(ctx: Context, names: list[str]) -> None:
+    ensure_base(ctx, ctx.config.manager.name)
+    for image in app_images(ctx, names):
+        build_and_push(ctx, image)
+    check_catalog(ctx, names)
+
+
+def check_catalog(ctx: Context, names: list[str]) -> None:
+    """Tutorial step 7's check: curl http://<manager>:4000/v2/_catalog lists them."""
+    out = ctx.manager_sh(f"curl -fsS http://{ctx.config.registry}/v2/_catalog")
+    listed = json.loads(out.out).get("repositories") or []
+    missing = [n for n in names if n not in listed]
+    if missing:
+        raise LabError(f"the registry catalog does not list {', '.join(missing)}",
+                       command=f"curl http://{ctx.config.registry}/v2/_catalog", output=out.out)

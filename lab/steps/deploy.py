@@ -1,0 +1,148 @@
+"""Tutorial step 8: `docker stack deploy -c docker-compose.yaml musicapp`,
+then wait until every service runs its full replica count."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import secrets
+import time
+
+from .. import stack
+from ..runlog import LabError
+from . import Context
+
+SECRETS = ("db_password", "access_token_key", "refresh_token_key")
+STAMP = "/var/lib/lab-stack.sha256"
+CONVERGE_SECONDS = 300
+
+
+def lab_secrets(ctx: Context) -> dict[str, bytes]:
+    """Generated once per lab and kept in .lab/secrets: a new swarm gets the
+    same values, so data kept from an earlier lab stays readable."""
+    folder = ctx.state_dir / "secrets"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    values = {}
+    for name in SECRETS:
+        path = folder / name
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(32))
+            tmp.chmod(0o600)
+            tmp.rename(path)
+        values[name] = path.read_bytes()
+    return values
+
+
+def ensure_swarm_secrets(ctx: Context) -> list[str]:
+    existing = set(ctx.manager_sh("docker secret ls --format '{{.Name}}'", teach=False).stdout.split())
+    created = []
+    for name, value in lab_secrets(ctx).items():
+        full = f"{ctx.config.stack_name}_{name}"
+        if full in existing:
+            continue
+        ctx.run.show_command(ctx.config.manager.name, f"docker secret create {full} -")
+        ctx.manager_sh(f"docker secret create {full} -", in_stream=io.BytesIO(value), teach=False)
+        created.append(full)
+    return created
+
+
+def render(ctx: Context) -> stack.Rendered:
+    source = (ctx.config.root / "compose" / "docker-compose.yaml").read_text()
+    rendered = stack.render(source, ctx.config, ctx.caps)
+    (ctx.run.dir / "docker-compose.rendered.yaml").write_text(rendered.text)
+    return rendered
+
+
+def image_digests(ctx: Context, rendered: stack.Rendered) -> str:
+    tags = " ".join(f"{ctx.config.registry}/{n}:latest" for n in rendered.images())
+    return ctx.manager_sh(f"docker image inspect --format '{{{{.Id}}}}' {tags}", teach=False).out
+
+
+def fingerprint(ctx: Context, rendered: stack.Rendered) -> str:
+    return hashlib.sha256((rendered.text + image_digests(ctx, rendered)).encode()).hexdigest()
+
+
+def service_rows(ctx: Context) -> dict[str, dict]:
+    out = ctx.manager_sh(f"docker stack services {ctx.config.stack_name} --format '{{{{json .}}}}'",
+                         check=False, teach=False)
+    rows = [json.loads(l) for l in out.stdout.splitlines() if l.strip()] if out.ok else []
+    prefix = f"{ctx.config.stack_name}_"
+    return {r["Name"][len(prefix):]: r for r in rows if r["Name"].startswith(prefix)}
+
+
+def running(row: dict) -> int:
+    return int(row.get("Replicas", "0/0").split("/")[0])
+
+
+def lagging(ctx: Context, rendered: stack.Rendered) -> dict[str, str]:
+    """Services not at their full replica count: name -> "running/wanted"."""
+    wanted = stack.expected_replicas(rendered, workers=len(ctx.config.workers))
+    rows = service_rows(ctx)
+    return {name: f"{running(rows[name]) if name in rows else 0}/{want}"
+            for name, want in wanted.items() if name not in rows or running(rows[name]) < want}
+
+
+def check(ctx: Context, rendered: stack.Rendered) -> list[str]:
+    stamp = ctx.manager_sh(f"cat {STAMP} 2>/dev/null || true", teach=False).out
+    problems = []
+    if stamp != fingerprint(ctx, rendered):
+        problems.append("stack not deployed from the current file and images")
+    behind = lagging(ctx, rendered)
+    if behind:
+        problems.append("not at full replicas: " + ", ".join(f"{k} {v}" for k, v in behind.items()))
+    return problems
+
+
+def deploy(ctx: Context, rendered: stack.Rendered) -> None:
+    name = ctx.config.stack_name
+    ctx.run.show_command(ctx.config.manager.name, f"docker stack deploy -c docker-compose.yaml {name}")
+    ctx.manager_sh(f"docker stack deploy --prune -c - {name}",
+                   in_stream=io.BytesIO(rendered.text.encode()), teach=False, timeout=300)
+
+
+def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int = CONVERGE_SECONDS) -> None:
+    """A line per service as it reaches its replicas; on timeout, the tasks
+    of the ones that did not, with their states (docker service ps)."""
+    deadline = time.monotonic() + seconds
+    wanted = stack.expected_replicas(rendered, workers=len(ctx.config.workers))
+    done: set[str] = set()
+    start = time.monotonic()
+    while time.monotonic() < deadline:
+        behind = lagging(ctx, rendered)
+        for svc in wanted:
+            if svc not in behind and svc not in done:
+                done.add(svc)
+                ctx.run.note(f"{ctx.config.stack_name}_{svc}: {wanted[svc]}/{wanted[svc]} running "
+                             f"({time.monotonic() - start:.0f}s)")
+        if not behind:
+            return
+        time.sleep(1)
+    behind = lagging(ctx, rendered)
+    tasks = "\n".join(
+        ctx.manager_sh(f"docker service ps --no-trunc {ctx.config.stack_name}_{svc}", check=False,
+                       teach=False).stdout for svc in behind)
+    raise LabError(
+        f"the stack did not converge within {seconds}s: " + ", ".join(f"{k} {v}" for k, v in behind.items()),
+        command=f"docker service ps --no-trunc {ctx.config.stack_name}_{next(iter(behind))}",
+        node=ctx.config.manager.name, output=tasks,
+        hint="the task states above say why (REJECTED, FAILED...); fix it and run lab.up again")
+
+
+def converge(ctx: Context) -> stack.Rendered:
+    with ctx.run.step(f"stack: docker stack deploy {ctx.config.stack_name}") as step:
+        rendered = render(ctx)
+        for adaptation in rendered.adaptations:
+            ctx.run.note(adaptation)
+        if rendered.adaptations:
+            step.standing_in("; ".join(a.removeprefix("stand-in: ") for a in rendered.adaptations
+                                       if a.startswith("stand-in")))
+        created = ensure_swarm_secrets(ctx)
+        problems = check(ctx, rendered)
+        if not problems:
+            return rendered
+        deploy(ctx, rendered)
+        wait_converged(ctx, rendered)
+        ctx.manager_sh(f"echo {fingerprint(ctx, rendered)} > {STAMP}", teach=False)
+        step.changed(("secrets created; " if created else "") + "; ".join(problems))
+    return rendered
