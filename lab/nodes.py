@@ -90,7 +90,8 @@ class Vagrant:
 
     def __init__(self, config: LabConfig, run: Run | None = None, env: dict | None = None):
         self.config = config
-        self.env = vagrant_env() | (env or {})
+        # The Vagrantfile reads the same lab.yaml the lab was given.
+        self.env = vagrant_env() | {"LAB_CONFIG": str(config.path)} | (env or {})
         log = vagrant.make_file_cm(str(run.log_path)) if run else vagrant.devnull_cm
         self.v = vagrant.Vagrant(str(config.root), env=self.env, out_cm=log, err_cm=log)
 
