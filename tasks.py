@@ -58,6 +58,32 @@ def destroy(c, config=None, all=False):
     commands.destroy(_config(config), all)
 
 
+@task(help={"config": CONFIG_HELP, "junit": "also write the results as JUnit XML to this file",
+            "drill": "move the db task to another worker and log in again (default on)",
+            "browser": "register and log in with a real chromium (default on)"})
+def check(c, config=None, junit=None, drill=True, browser=True):
+    """End-to-end checks from the host through 127.0.0.1, as a newcomer would."""
+    commands.check(_config(config), junit, drill, browser)
+
+
+@task(help={"config": CONFIG_HELP, "json": "print JSON (keys documented in the README)"})
+def status(c, config=None, json=False):
+    """Provider, stand-ins, nodes, services, URLs and the last run's result."""
+    commands.status(_config(config), json)
+
+
+@task(help={"config": CONFIG_HELP})
+def down(c, config=None):
+    """Stop the nodes; keep their state and every cache (lab.up starts them again)."""
+    commands.down(_config(config))
+
+
+@task(help={"config": CONFIG_HELP})
+def report(c, config=None):
+    """The last run as a table: each step, its outcome and seconds."""
+    commands.report(_config(config))
+
+
 nodes = Collection("nodes")
 nodes.add_task(nodes_up, "up")
 nodes.add_task(nodes_status, "status")
@@ -67,6 +93,10 @@ lab = Collection("lab")
 lab.add_collection(nodes)
 lab.add_task(up)
 lab.add_task(destroy)
+lab.add_task(check)
+lab.add_task(status)
+lab.add_task(down)
+lab.add_task(report)
 lab.add_task(ssh)
 lab.add_task(cluster)
 

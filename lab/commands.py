@@ -5,8 +5,8 @@ Data flows one way: lab.yaml -> config -> nodes -> probe -> steps -> checks
 """
 from __future__ import annotations
 
+import json
 import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from . import config as configmod
 from . import host, images, nodes, probe
 from .runlog import LabError, Run
 from .steps import Context, converge
-from .checks import smoke
+from .checks import e2e, smoke
 from .steps import app_images, daemon_json, deploy, docker as docker_step, nfs, registry, swarm
 
 CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
@@ -53,6 +53,8 @@ def lab_run(config: configmod.LabConfig, command: str, explain: bool = False):
 def provider_for(config: configmod.LabConfig, run: Run) -> str:
     choice = host.choose_provider(config)
     run.note(f"provider: {choice.name} ({choice.why})")
+    state = nodes.state_dir(config) / "provider.json"
+    state.write_text(json.dumps({"provider": choice.name, "why": choice.why}) + "\n")
     return choice.name
 
 
@@ -230,3 +232,144 @@ def remove_caches(config: configmod.LabConfig, run: Run) -> list[str]:
     for g in gone:
         run.log(f"removed {g}")
     return gone
+
+
+def reachable_cluster(config: configmod.LabConfig) -> nodes.Cluster:
+    c = nodes.kept_cluster(config)
+    down = nodes.unreachable(c, config.nodes) if c else [n.name for n in config.nodes]
+    if down:
+        raise LabError(f"the lab is not up (no answer from {', '.join(down)})",
+                       hint="bring it up with: invoke lab.up")
+    return c
+
+
+def check(path: str, junit: str | None, drill: bool, real_browser: bool) -> None:
+    config = load_config(path)
+    with lab_run(config, "check") as run:
+        c = reachable_cluster(config)
+        ctx = cluster_context(config, c, run)
+        outcomes = e2e.run_checks(ctx, drill=drill, real_browser=real_browser)
+        if junit:
+            e2e.write_junit(outcomes, Path(junit))
+            run.note(f"JUnit XML: {junit}")
+        failed = [o.name for o in outcomes if not o.ok]
+        c.close()
+        if failed:
+            raise LabError(f"{len(failed)} of {len(outcomes)} checks failed: {'; '.join(failed)}",
+                           hint="each failure is printed above; fix it (or run `invoke lab.up`) and check again")
+        run.note(f"{len(outcomes)} checks passed")
+
+
+def status_data(config: configmod.LabConfig) -> dict:
+    """Everything lab.status shows; the JSON keys are documented in the README."""
+    state = nodes.state_dir(config)
+    provider = json.loads((state / "provider.json").read_text()) if (state / "provider.json").exists() else {}
+    machines = {m.name: m.state for m in nodes.status(config)}
+    data = {
+        "provider": provider.get("provider"),
+        "provider_reason": provider.get("why"),
+        "stand_ins": [],
+        "nodes": [],
+        "services": [],
+        "urls": {"web": f"{config.web_url}login", "api": config.api_url},
+        "last_run": last_run(state),
+    }
+    c = nodes.kept_cluster(config)
+    down = set(nodes.unreachable(c, config.nodes)) if c else {n.name for n in config.nodes}
+    swarm_rows = {}
+    if config.manager.name not in down:
+        out = c.manager.run("docker node ls --format '{{json .}}'", hide=True, warn=True)
+        swarm_rows = {r["Hostname"]: r for r in map(json.loads, out.stdout.splitlines()) if out.ok}
+        svc = c.manager.run(f"docker stack services {config.stack_name} --format '{{{{json .}}}}'",
+                            hide=True, warn=True)
+        for row in map(json.loads, svc.stdout.splitlines() if svc.ok else []):
+            running_, wanted = row["Replicas"].split(" ")[0].split("/")
+            data["services"].append({"name": row["Name"], "replicas_wanted": int(wanted),
+                                     "replicas_running": int(running_)})
+    for n in config.nodes:
+        row = swarm_rows.get(n.name, {})
+        data["nodes"].append({
+            "name": n.name, "role": n.role, "address": n.address,
+            "state": "running" if n.name not in down else machines.get(n.name, "unknown"),
+            "ssh": n.name not in down,
+            "swarm_status": row.get("Status"), "availability": row.get("Availability"),
+        })
+    caps_file = latest_capabilities(state)
+    if caps_file:
+        from .probe import Capabilities
+        data["stand_ins"] = Capabilities(**json.loads(caps_file.read_text())).stand_ins()
+    if c:
+        c.close()
+    return data
+
+
+def last_run(state: Path) -> dict | None:
+    runs = sorted((state / "runs").glob("*-*")) if (state / "runs").exists() else []
+    runs = [r for r in runs if (r / "run.json").exists() and r.name != "latest"]
+    if not runs:
+        return None
+    meta = json.loads((runs[-1] / "run.json").read_text())
+    return {"command": meta["command"], "started": meta["started"], "result": meta["result"],
+            "dir": str(runs[-1])}
+
+
+def latest_capabilities(state: Path) -> Path | None:
+    found = sorted((state / "runs").glob("*/capabilities.json")) if (state / "runs").exists() else []
+    return found[-1] if found else None
+
+
+def status(path: str, as_json: bool) -> None:
+    config = load_config(path)
+    data = status_data(config)
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    console.print(f"provider: [bold]{data['provider'] or 'not chosen yet'}[/bold]"
+                  + (f" ({data['provider_reason']})" if data["provider_reason"] else ""))
+    for s in data["stand_ins"]:
+        console.print(f"stand-in: {s}")
+    table = Table("node", "role", "address", "state", "swarm", "availability")
+    for n in data["nodes"]:
+        table.add_row(n["name"], n["role"], n["address"], n["state"], n["swarm_status"] or "-",
+                      n["availability"] or "-")
+    console.print(table)
+    if data["services"]:
+        services = Table("service", "replicas")
+        for s in data["services"]:
+            services.add_row(s["name"], f"{s['replicas_running']}/{s['replicas_wanted']}")
+        console.print(services)
+    console.print(f"web: {data['urls']['web']}   api: {data['urls']['api']}")
+    if data["last_run"]:
+        lr = data["last_run"]
+        console.print(f"last run: {lr['command']} {lr['result']} ({lr['started']})")
+
+
+def down(path: str) -> None:
+    """Stop the nodes; their disks, the swarm state and every cache stay."""
+    config = load_config(path)
+    with lab_run(config, "down") as run:
+        with run.step("nodes: vagrant halt") as step:
+            vg = nodes.Vagrant(config, run)
+            running_ = [m.name for m in vg.status() if m.state == "running"]
+            if running_:
+                run.show_command("host", "vagrant halt")
+                vg.v.halt()
+                step.changed(f"stopped {', '.join(running_)}")
+            else:
+                step.detail = "nothing was running"
+
+
+def report(path: str) -> None:
+    from .runlog import read_steps
+    config = load_config(path)
+    lr = last_run(nodes.state_dir(config))
+    if not lr:
+        console.print("no run recorded yet: run `invoke lab.up`")
+        return
+    table = Table("step", "node", "outcome", "seconds", "stand-in", title=f"{lr['command']}: {lr['result']} ({lr['started']})")
+    total = 0.0
+    for s in read_steps(Path(lr["dir"])):
+        total += s["seconds"]
+        table.add_row(s["name"], s["node"] or "", s["outcome"], f"{s['seconds']:.1f}", s["stand_in"] or "")
+    console.print(table)
+    console.print(f"total {total:.1f}s; full log: {lr['dir']}/run.log")

@@ -71,16 +71,27 @@ def service_rows(ctx: Context) -> dict[str, dict]:
     return {r["Name"][len(prefix):]: r for r in rows if r["Name"].startswith(prefix)}
 
 
-def running(row: dict) -> int:
-    return int(row.get("Replicas", "0/0").split("/")[0])
+def replicas(row: dict | None) -> tuple[int, int]:
+    """(running, desired) from `docker stack services` ("2/2", "1/1 (max 1 per node)")."""
+    if not row:
+        return 0, 0
+    running, desired = row.get("Replicas", "0/0").split(" ")[0].split("/")
+    return int(running), int(desired)
 
 
 def lagging(ctx: Context, rendered: stack.Rendered) -> dict[str, str]:
-    """Services not at their full replica count: name -> "running/wanted"."""
+    """Services not at the replica count the stack file asks for, whether
+    they are still starting or were scaled by hand: name -> "running/wanted"."""
     wanted = stack.expected_replicas(rendered, workers=len(ctx.config.workers))
     rows = service_rows(ctx)
-    return {name: f"{running(rows[name]) if name in rows else 0}/{want}"
-            for name, want in wanted.items() if name not in rows or running(rows[name]) < want}
+    behind = {}
+    for name, want in wanted.items():
+        running, desired = replicas(rows.get(name))
+        if desired != want:
+            behind[name] = f"{running}/{desired} (the stack file asks for {want})"
+        elif running != want:
+            behind[name] = f"{running}/{want}"
+    return behind
 
 
 def check(ctx: Context, rendered: stack.Rendered) -> list[str]:
@@ -94,11 +105,35 @@ def check(ctx: Context, rendered: stack.Rendered) -> list[str]:
     return problems
 
 
-def deploy(ctx: Context, rendered: stack.Rendered) -> None:
+def settle_removal(ctx: Context, seconds: int = 60) -> None:
+    """`docker stack rm` returns before its networks are gone; deploying into
+    networks that are being removed fails with "network ... not found"."""
+    name = ctx.config.stack_name
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if service_rows(ctx):
+            return
+        left = ctx.manager_sh(f"docker network ls -q --filter label=com.docker.stack.namespace={name}",
+                              teach=False).out
+        if not left:
+            return
+        time.sleep(1)
+
+
+def deploy(ctx: Context, rendered: stack.Rendered, attempts: int = 3) -> None:
     name = ctx.config.stack_name
     ctx.run.show_command(ctx.config.manager.name, f"docker stack deploy -c docker-compose.yaml {name}")
-    ctx.manager_sh(f"docker stack deploy --prune -c - {name}",
-                   in_stream=io.BytesIO(rendered.text.encode()), teach=False, timeout=300)
+    settle_removal(ctx)
+    for attempt in range(1, attempts + 1):
+        try:
+            ctx.manager_sh(f"docker stack deploy --prune -c - {name}",
+                           in_stream=io.BytesIO(rendered.text.encode()), teach=False, timeout=300)
+            return
+        except LabError as exc:
+            if "not found" not in exc.output or attempt == attempts:
+                raise
+            ctx.run.log(f"deploy raced a removal in progress; retrying ({attempt}/{attempts})")
+            time.sleep(3)
 
 
 def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int = CONVERGE_SECONDS) -> None:

@@ -37,7 +37,8 @@ def config():
 def lab_up(config):
     """`invoke lab.up` once: from nothing on a fresh machine, a no-op if already up."""
     result = invoke("lab.up")
-    return {"output": result.stdout, "steps": last_run_steps()}
+    return {"output": result.stdout, "steps": last_run_steps(),
+            "run_dir": (ROOT / ".lab" / "runs" / "latest").resolve()}
 
 
 @pytest.fixture(scope="session")

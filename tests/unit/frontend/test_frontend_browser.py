@@ -8,6 +8,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from fake_music_api import FakeApi, create_fake_api
+from lab.checks.browser import CHROMIUM_FLAGS
 from musicweb import create_app
 from musicweb.settings import Settings
 
@@ -46,7 +47,8 @@ def site(api):
 @pytest.fixture(scope="module")
 def browser():
     options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+    # The lab's own flags: among them, no background connections off this machine.
+    for argument in CHROMIUM_FLAGS:
         options.add_argument(argument)
     # An explicit driver path keeps Selenium Manager from trying to download one.
     driver = webdriver.Chrome(service=webdriver.ChromeService(CHROMEDRIVER), options=options)

@@ -1,0 +1,265 @@
+"""lab.check: what a newcomer would check by hand, from the host, through
+127.0.0.1 only. Each check reads real state (the nodes, HTTP answers) and is
+a line of its own; all of them run, and the command fails if any failed."""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from .. import stack
+from ..runlog import LabError
+from ..steps import Context, swarm
+from ..steps.deploy import lagging, render
+from . import browser
+from .http import request, wait_for
+
+APP_IMAGES = stack.APP_IMAGES
+
+
+@dataclass
+class Outcome:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+class CheckFailed(AssertionError):
+    pass
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+# -- the checks ----------------------------------------------------------------
+
+def check_swarm(ctx: Context) -> str:
+    rows = swarm.node_list(ctx)
+    names = sorted(r["Hostname"] for r in rows)
+    expect(names == sorted(n.name for n in ctx.config.nodes), f"docker node ls lists {names}")
+    bad = [r["Hostname"] for r in rows if r["Status"] != "Ready" or r["Availability"] != "Active"]
+    expect(not bad, f"not Ready and Active: {', '.join(bad)}")
+    leaders = [r["Hostname"] for r in rows if r.get("ManagerStatus") == "Leader"]
+    expect(leaders == [ctx.config.manager.name], f"leaders: {leaders}")
+    return f"{len(rows)} nodes Ready and Active, leader {leaders[0]}"
+
+
+def check_services(ctx: Context) -> str:
+    rendered = render(ctx)
+    behind = lagging(ctx, rendered)
+    expect(not behind, "not at full replicas: " + ", ".join(f"{k} {v}" for k, v in behind.items()))
+    return f"{len(rendered.services)} services at full replicas"
+
+
+def check_catalog(ctx: Context) -> str:
+    out = ctx.manager_sh(f"curl -fsS http://{ctx.config.registry}/v2/_catalog", teach=False)
+    listed = json.loads(out.out).get("repositories") or []
+    missing = [n for n in APP_IMAGES if n not in listed]
+    expect(not missing, f"catalog lacks {', '.join(missing)}")
+    return f"catalog lists {', '.join(APP_IMAGES)}"
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.title, self.inputs, self.buttons, self.links = "", {}, [], {}
+        self._in, self._text = None, ""
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input":
+            self.inputs[a.get("name") or a.get("id")] = a.get("type", "text")
+        if tag in ("title", "button", "a"):
+            self._in, self._text = (tag, a), ""
+
+    def handle_data(self, data):
+        if self._in:
+            self._text += data
+
+    def handle_endtag(self, tag):
+        if self._in and self._in[0] == tag:
+            text = self._text.strip()
+            if tag == "title":
+                self.title = text
+            elif tag == "button":
+                self.buttons.append(text)
+            else:
+                self.links[text] = self._in[1].get("href")
+            self._in = None
+
+
+def check_login_page(ctx: Context) -> str:
+    url = f"{ctx.config.web_url}login"
+    r = request("GET", url)
+    expect(r.status == 200, f"GET {url} answered {r.status}")
+    page = _Page()
+    page.feed(r.text)
+    app = ctx.config.app_name
+    expect(page.title == f"{app} | Login", f"title is {page.title!r}")
+    expect(f"Welcome to {app}" in r.text and "Please Login to Continue" in r.text, "heading texts missing")
+    expect(page.inputs.get("username") == "text" and page.inputs.get("password") == "password",
+           f"inputs: {page.inputs}")
+    expect("Login" in page.buttons, f"buttons: {page.buttons}")
+    expect(page.links.get("Register new account") == "/register", f"links: {page.links}")
+    home = request("GET", ctx.config.web_url)
+    expect(home.status == 200, f"GET / answered {home.status}")
+    return f"{url}: title {page.title!r}, username and password fields, Login button, register link"
+
+
+def api(ctx: Context, method: str, path: str, body=None, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return request(method, ctx.config.api_url + path.lstrip("/"), body, headers, timeout=10)
+
+
+def new_user(ctx: Context, tag: str) -> dict:
+    user = {"username": f"check-{tag}-{secrets.token_hex(4)}", "password": secrets.token_urlsafe(12),
+            "fullname": f"Lab Check {tag.title()}"}
+    r = api(ctx, "POST", "users", user)
+    expect(r.status == 201, f"POST /users answered {r.status}: {r.text[:200]}")
+    user["id"] = r.json()["data"]["userId"]
+    return user
+
+
+def login(ctx: Context, user: dict) -> dict:
+    r = api(ctx, "POST", "authentications", {"username": user["username"], "password": user["password"]})
+    expect(r.status == 201, f"POST /authentications answered {r.status}: {r.text[:200]}")
+    return r.json()["data"]
+
+
+def check_api_flow(ctx: Context) -> str:
+    user = new_user(ctx, "flow")
+    tokens = login(ctx, user)
+    token = tokens["accessToken"]
+    r = api(ctx, "POST", "playlists", {"name": "Lab check"}, token)
+    expect(r.status == 201, f"POST /playlists answered {r.status}")
+    playlist = r.json()["data"]["playlistId"]
+    r = api(ctx, "POST", "songs", {"title": "Check Song", "year": 2024, "genre": "Test", "performer": "The Lab"})
+    expect(r.status == 201, f"POST /songs answered {r.status}")
+    song = r.json()["data"]["songId"]
+    r = api(ctx, "POST", f"playlists/{playlist}/songs", {"songId": song}, token)
+    expect(r.status == 201, f"POST /playlists/{{id}}/songs answered {r.status}")
+    r = api(ctx, "GET", f"playlists/{playlist}/songs", token=token)
+    songs = [s["id"] for s in r.json()["data"]["playlist"]["songs"]] if r.status == 200 else []
+    expect(songs == [song], f"the playlist lists {songs}, not the song just added")
+    expect(api(ctx, "GET", "playlists").status == 401, "GET /playlists without a token was not refused")
+    r = api(ctx, "PUT", "authentications", {"refreshToken": tokens["refreshToken"]})
+    expect(r.status == 200 and r.json()["data"]["accessToken"], "refreshing the access token failed")
+    return f"registered {user['username']}, logged in, playlist with 1 song, 401 without token, token refreshed"
+
+
+def check_cors(ctx: Context) -> str:
+    origin = ctx.config.web_url.rstrip("/")
+    r = request("OPTIONS", ctx.config.api_url + "playlists",
+                headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                         "Access-Control-Request-Headers": "authorization, content-type"})
+    allow = {k.lower(): v for k, v in r.headers.items()}
+    expect(r.status in (200, 204), f"preflight answered {r.status}")
+    expect(allow.get("access-control-allow-origin") in ("*", origin),
+           f"Access-Control-Allow-Origin: {allow.get('access-control-allow-origin')}")
+    expect("authorization" in allow.get("access-control-allow-headers", "").lower(), "Authorization not allowed")
+    return f"preflight from {origin}: {r.status}, origin allowed"
+
+
+def db_task_node(ctx: Context) -> str | None:
+    out = ctx.manager_sh(f"docker service ps {ctx.config.stack_name}_db --filter desired-state=running "
+                         "--format '{{.Node}} {{.CurrentState}}'", check=False, teach=False)
+    for line in out.stdout.splitlines():
+        node, state = line.split(" ", 1)
+        if state.startswith("Running"):
+            return node
+    return None
+
+
+def check_data_survives_a_move(ctx: Context) -> str:
+    """Tutorial step 6's promise: move the db task to another worker, keep the data."""
+    user = new_user(ctx, "move")
+    before = db_task_node(ctx)
+    expect(before is not None, "the db task is not running")
+    ctx.manager_sh(f"docker node update --availability drain {before}")
+    try:
+        deadline = time.monotonic() + 120
+        after = None
+        while time.monotonic() < deadline:
+            after = db_task_node(ctx)
+            if after and after != before:
+                break
+            time.sleep(1)
+        expect(after and after != before, f"the db task did not move off {before} within 120s")
+        answer = wait_for(f"{ctx.config.api_url}health", 90)
+        expect(answer is not None and answer.status == 200, "the API did not get its database back")
+        login(ctx, user)
+    finally:
+        ctx.manager_sh(f"docker node update --availability active {before}")
+        settle(ctx)
+    return f"db moved {before} -> {after}; {user['username']} logged in again"
+
+
+def settle(ctx: Context, seconds: int = 90) -> None:
+    """Draining moved every task of that node, not only the db: leave the lab
+    as the drill found it, every service at full replicas again."""
+    rendered = render(ctx)
+    deadline = time.monotonic() + seconds
+    while lagging(ctx, rendered) and time.monotonic() < deadline:
+        time.sleep(1)
+
+
+def check_browser(ctx: Context) -> str:
+    tag = secrets.token_hex(4)
+    shot = ctx.run.dir / "login-as.png"
+    with browser.chromium() as driver:
+        text = browser.register_and_login(driver, ctx.config.web_url, f"browser-{tag}", secrets.token_urlsafe(10),
+                                          f"Browser {tag}", shot)
+    return f"chromium saw {text!r}; screenshot {shot}"
+
+
+QUICK = [
+    ("swarm: 4 nodes Ready, one leader", check_swarm),
+    ("services: full replicas", check_services),
+    ("registry: catalog lists the five images", check_catalog),
+    ("page: /login", check_login_page),
+    ("api: register, login, playlist, song", check_api_flow),
+    ("api: CORS preflight", check_cors),
+]
+BROWSER = ("browser: register and log in with chromium", check_browser)
+DRILL = ("data: survives moving the db task to another worker", check_data_survives_a_move)
+
+
+def run_checks(ctx: Context, *, drill: bool = True, real_browser: bool = True) -> list[Outcome]:
+    chosen = list(QUICK) + ([BROWSER] if real_browser else []) + ([DRILL] if drill else [])
+    outcomes = []
+    for name, fn in chosen:
+        start = time.monotonic()
+        try:
+            with ctx.run.step(f"check {name}") as step:
+                step.detail = fn(ctx)
+            outcomes.append(Outcome(name, True, time.monotonic() - start, step.detail))
+        except (CheckFailed, LabError, OSError, KeyError, ValueError) as exc:
+            message = str(exc)
+            ctx.run.console.print(f"    [red]{message}[/red]")
+            outcomes.append(Outcome(name, False, time.monotonic() - start, message))
+        except Exception as exc:  # noqa: BLE001 - a broken check is a failed check, named
+            message = f"{type(exc).__name__}: {exc}"
+            ctx.run.console.print(f"    [red]{message}[/red]")
+            outcomes.append(Outcome(name, False, time.monotonic() - start, message))
+    return outcomes
+
+
+def write_junit(outcomes: list[Outcome], path: Path) -> None:
+    suite = ET.Element("testsuite", name="lab.check", tests=str(len(outcomes)),
+                       failures=str(sum(not o.ok for o in outcomes)),
+                       time=f"{sum(o.seconds for o in outcomes):.2f}")
+    for o in outcomes:
+        case = ET.SubElement(suite, "testcase", classname="lab.check", name=o.name, time=f"{o.seconds:.2f}")
+        if o.ok:
+            ET.SubElement(case, "system-out").text = o.detail
+        else:
+            ET.SubElement(case, "failure", message=o.detail).text = o.detail
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
