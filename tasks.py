@@ -84,6 +84,13 @@ def report(c, config=None):
     commands.report(_config(config))
 
 
+@task(help={"cold": "cold runs (each removes every cache first)", "runs": "runs of each other cycle"})
+def bench(c, cold=1, runs=3):
+    """Measure cold, warm and no-op lab.up, lab.check and memory; write docs/benchmarks.md."""
+    from lab.bench import bench as run_bench
+    print(run_bench(int(cold), int(runs)))
+
+
 nodes = Collection("nodes")
 nodes.add_task(nodes_up, "up")
 nodes.add_task(nodes_status, "status")
@@ -97,6 +104,7 @@ lab.add_task(check)
 lab.add_task(status)
 lab.add_task(down)
 lab.add_task(report)
+lab.add_task(bench)
 lab.add_task(ssh)
 lab.add_task(cluster)
 

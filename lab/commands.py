@@ -6,6 +6,7 @@ Data flows one way: lab.yaml -> config -> nodes -> probe -> steps -> checks
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,13 +77,17 @@ def bring_nodes_up(config: configmod.LabConfig, run: Run) -> nodes.Cluster:
     if provider == "docker":
         host.require_tools("docker", "debootstrap")
         host.ensure_docker_engine()
+        # Before anything is built or started: a port taken by another program.
         host.check_host_ports(config, owned_ports(config))
         client = docker.from_env()
         with run.step("image: Debian base (debootstrap)") as step:
             images.build_base(client, host.debian_mirror(), run, step)
-        with run.step("image: node (systemd, sshd, vagrant user)") as step:
-            env["LAB_NODE_IMAGE"] = images.build_node_image(
-                client, config.name, config.root / "provision" / "node", run, step)
+        if os.environ.get("LAB_NODE_IMAGE"):
+            run.note(f"node image from LAB_NODE_IMAGE: {os.environ['LAB_NODE_IMAGE']}")
+        else:
+            with run.step("image: node (systemd, sshd, vagrant user)") as step:
+                env["LAB_NODE_IMAGE"] = images.build_node_image(
+                    client, config.name, config.root / "provision" / "node", run, step)
     else:
         host.check_host_ports(config, set())
     with run.step(f"nodes: vagrant up ({len(config.nodes)} nodes)") as step:

@@ -36,32 +36,29 @@ def vboxmanage_works() -> bool:
 def kvm_runs_guests() -> bool:
     """Whether KVM really runs a guest, not just whether /dev/kvm opens.
 
-    On some hosts /dev/kvm opens but every guest dies with an emulation
-    failure; only starting a tiny guest tells. The lab records the answer the
-    libvirt lane measured (LAB_KVM=yes|no) and otherwise assumes no when no
-    QEMU is installed to try with.
+    On some hosts /dev/kvm opens but every Linux guest dies with "KVM internal
+    error ... emulation failure". So boot a Linux kernel under KVM with no root
+    file system: if it gets as far as looking for one (or panicking for lack
+    of it), KVM runs guests. LAB_KVM=yes|no skips the test.
     """
     forced = os.environ.get("LAB_KVM")
     if forced in ("yes", "no"):
         return forced == "yes"
-    if not os.path.exists("/dev/kvm") or not shutil.which("qemu-system-x86_64"):
+    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
+    if not (os.path.exists("/dev/kvm") and shutil.which("qemu-system-x86_64") and kernels):
         return False
     try:
-        result = subprocess.run(
-            ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-machine", "none",
-             "-display", "none", "-S", "-monitor", "none", "-serial", "none", "-nodefaults",
-             "-no-user-config", "-daemonize", "-pidfile", "/tmp/lab-kvm-probe.pid"],
-            capture_output=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
+        boot = subprocess.run(
+            ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "256", "-nographic", "-no-reboot",
+             "-nodefaults", "-serial", "stdio", "-kernel", str(kernels[-1]),
+             "-append", "console=ttyS0 panic=-1 root=/dev/nonexistent"],
+            capture_output=True, text=True, timeout=60, errors="replace")
+        output = boot.stdout + boot.stderr
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+    except OSError:
         return False
-    pidfile = Path("/tmp/lab-kvm-probe.pid")
-    if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text().strip()), 9)
-        except (ValueError, ProcessLookupError):
-            pass
-        pidfile.unlink(missing_ok=True)
-    return result.returncode == 0 and libvirt_installed()
+    return "KVM internal error" not in output and ("VFS:" in output or "Kernel panic" in output)
 
 
 def libvirt_installed() -> bool:
@@ -76,7 +73,11 @@ def plugin_installed(name: str) -> bool:
     return name in out
 
 
-def choose_provider(config: LabConfig, *, vbox=vboxmanage_works, kvm=kvm_runs_guests) -> ProviderChoice:
+def kvm_lane_ready() -> bool:
+    return libvirt_installed() and kvm_runs_guests()
+
+
+def choose_provider(config: LabConfig, *, vbox=vboxmanage_works, kvm=kvm_lane_ready) -> ProviderChoice:
     if config.provider != "auto":
         return ProviderChoice(config.provider, "set in lab.yaml")
     if vbox():
