@@ -61,6 +61,28 @@ def invoke(*args: str) -> tuple[float, list[dict], float]:
     return seconds, steps, mem.peak
 
 
+def image_sizes() -> list[tuple[str, str]]:
+    out = subprocess.run([sys.executable, "-m", "invoke", "lab.ssh", "manager", "-c",
+                          "docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}'"],
+                         cwd=ROOT, capture_output=True, text=True).stdout
+    return sorted(tuple(line.split(" ", 1)) for line in out.splitlines() if " " in line and "<none>" not in line)
+
+
+def api_throughput(seconds: int = 10) -> str:
+    """A bounded load (at most `seconds`, loopback only) with wrk when installed."""
+    import shutil
+
+    from .config import load
+    if not shutil.which("wrk"):
+        return "not measured (apt-get install wrk)"
+    url = f"{load(ROOT / 'lab.yaml').api_url}health"
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", url], capture_output=True, text=True,
+                         timeout=seconds + 30).stdout
+    rps = next((l.split()[1] for l in out.splitlines() if l.startswith("Requests/sec")), "?")
+    latency = next((l.split()[1] for l in out.splitlines() if l.strip().startswith("Latency")), "?")
+    return f"{rps} requests/s on GET {url} (wrk, 2 threads, 16 connections, {seconds} s; mean latency {latency})"
+
+
 def summary(values: list[float]) -> str:
     if not values:
         return "-"
@@ -92,6 +114,13 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
     invoke("lab.destroy", "--all")
     time.sleep(2)
     baseline = used_mb()
+    record("node image build, cold (debootstrap + node image + 4 nodes up)", ("lab.nodes.up",), keep_steps=True)
+    record("lab.nodes.up again (no-op)", ("lab.nodes.up",))
+    time.sleep(5)
+    idle_nodes = used_mb() - baseline
+    for _ in range(runs):
+        invoke("lab.nodes.destroy")
+        record("lab.nodes.up, node image cached", ("lab.nodes.up",))
     for _ in range(cold_runs):
         invoke("lab.destroy", "--all")
         record("cold lab.up (no caches, empty engine)", ("lab.up",), keep_steps=True)
@@ -104,6 +133,8 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
         record("lab.check without the drill", ("lab.check", "--no-drill"), keep_steps=True)
     record("lab.check with the data-move drill", ("lab.check",), keep_steps=True)
     settled = used_mb() - baseline
+    sizes = image_sizes()
+    throughput = api_throughput()
     record("lab.destroy", ("lab.destroy",))
     peak = max(peaks) - baseline
 
@@ -121,9 +152,14 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
     for label, values in rows.items():
         goal = next((g for k, g in goals.items() if label.startswith(k)), "")
         lines.append(f"| {label} | {summary(values)} | {goal} |")
-    lines += ["", f"Host memory in use by the running lab (above the {baseline:.0f} MB of an idle host): "
-              f"{settled:.0f} MB settled, {peak:.0f} MB peak (goal <= 3072 MB).", ""]
-    for label in ("cold lab.up (no caches, empty engine)", "warm lab.up (caches kept, lab destroyed)"):
+    lines += ["", f"Host memory in use (above the {baseline:.0f} MB of the idle host): four idle nodes "
+              f"{idle_nodes:.0f} MB; the whole lab running {settled:.0f} MB settled, {peak:.0f} MB peak "
+              "(goal <= 3072 MB).", "", f"API through nginx-backend from the host: {throughput}", "",
+              "## Image sizes (manager's engine)", "", "| image | size |", "|---|---|"]
+    lines += [f"| {name} | {size} |" for name, size in sizes]
+    lines.append("")
+    for label in ("node image build, cold (debootstrap + node image + 4 nodes up)",
+                  "cold lab.up (no caches, empty engine)", "warm lab.up (caches kept, lab destroyed)"):
         lines += [f"## Steps of one {label.split(' (')[0]}", "", "| step | outcome | seconds |", "|---|---|---|"]
         lines += [f"| {s['name']} | {s['outcome']} | {s['seconds']:.1f} |" for s in steps_of.get(label, [])]
         lines.append("")

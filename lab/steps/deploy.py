@@ -15,6 +15,9 @@ from . import Context
 SECRETS = ("db_password", "access_token_key", "refresh_token_key")
 STAMP = "/var/lib/lab-stack.sha256"
 CONVERGE_SECONDS = 300
+# A deploy normally converges in 10-30 s here; past this, look for services
+# whose stopped tasks swarm will not replace by itself.
+NUDGE_AFTER = 45
 
 
 def lab_secrets(ctx: Context) -> dict[str, bytes]:
@@ -143,8 +146,12 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int = CONVER
     wanted = stack.expected_replicas(rendered, workers=len(ctx.config.workers))
     done: set[str] = set()
     start = time.monotonic()
+    nudged = False
     while time.monotonic() < deadline:
         behind = lagging(ctx, rendered)
+        if behind and not nudged and time.monotonic() - start > NUDGE_AFTER:
+            restart_stopped(ctx, behind)
+            nudged = True
         for svc in wanted:
             if svc not in behind and svc not in done:
                 done.add(svc)
@@ -164,6 +171,16 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int = CONVER
         hint="the task states above say why (REJECTED, FAILED...); fix it and run lab.up again")
 
 
+def restart_stopped(ctx: Context, behind: dict[str, str]) -> None:
+    """With the tutorial's `restart_policy: on-failure`, a task that exited 0
+    (its node's engine was stopped or reinstalled) is never replaced, and the
+    service stays short of its replicas. Force new tasks for those services."""
+    for name in behind:
+        full = f"{ctx.config.stack_name}_{name}"
+        ctx.run.note(f"{full} is short of replicas with no task starting: forcing new tasks")
+        ctx.manager_sh(f"docker service update --force --detach {full}", check=False)
+
+
 def converge(ctx: Context) -> stack.Rendered:
     with ctx.run.step(f"stack: docker stack deploy {ctx.config.stack_name}") as step:
         rendered = render(ctx)
@@ -176,7 +193,11 @@ def converge(ctx: Context) -> stack.Rendered:
         problems = check(ctx, rendered)
         if not problems:
             return rendered
-        deploy(ctx, rendered)
+        if problems[0].startswith("not at full replicas"):
+            # Same file and images: nothing to deploy, only tasks to replace.
+            restart_stopped(ctx, lagging(ctx, rendered))
+        else:
+            deploy(ctx, rendered)
         wait_converged(ctx, rendered)
         ctx.manager_sh(f"echo {fingerprint(ctx, rendered)} > {STAMP}", teach=False)
         step.changed(("secrets created; " if created else "") + "; ".join(problems))
