@@ -3,7 +3,8 @@
 - check(ctx): reads the real state and returns what is missing (empty: done).
   It runs on its own too, so it can verify a trainee who did the step by hand.
 - apply(ctx, step): changes only what check found missing.
-- COMMANDS: what a trainee would type, shown in teaching mode.
+- teach(ctx): what a trainee would type, as (node, command), shown in
+  teaching mode even when the step has nothing left to do.
 """
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ def converge(ctx: Context, module) -> None:
             step.standing_in(stand_in(ctx))
         missing = module.check(ctx)
         if not missing:
+            if ctx.run.explain:
+                ctx.run.console.print("    [dim]already done; by hand it is:[/dim]")
+                for node, command in module.teach(ctx):
+                    ctx.run.show_command(node, command)
             return
         ctx.run.log(f"{module.NAME}: missing: {'; '.join(missing)}")
         module.apply(ctx, step, missing)

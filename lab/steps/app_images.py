@@ -21,6 +21,12 @@ class AppImage:
     name: str
     files: dict
     dockerfile: str = "Dockerfile"
+    build_args: tuple = ()
+
+
+# The three nginx images share one Dockerfile and differ by their conf.
+PROXY_DOCKERFILE = "compose/nginx-proxy/Dockerfile"
+PROXIES = {"nginx-frontend": "nginx-frontend.conf", "nginx-backend": "nginx-backend.conf", "mesh": "mesh.conf"}
 
 
 def frontend_env(ctx: Context) -> bytes:
@@ -30,9 +36,10 @@ def frontend_env(ctx: Context) -> bytes:
             f'API_ENDPOINT="{ctx.config.api_url}"\n').encode()
 
 
-def proxy_image(root: Path, name: str, conf: str) -> AppImage:
-    dockerfile = f"compose/{name}/Dockerfile"
-    return AppImage(name, {dockerfile: root / dockerfile, f"nginx/{conf}": root / "nginx" / conf}, dockerfile)
+def proxy_image(root: Path, name: str) -> AppImage:
+    conf = PROXIES[name]
+    files = {PROXY_DOCKERFILE: root / PROXY_DOCKERFILE, f"nginx/{conf}": root / "nginx" / conf}
+    return AppImage(name, files, PROXY_DOCKERFILE, (("CONF", conf),))
 
 
 def app_images(ctx: Context, names: list[str]) -> list[AppImage]:
@@ -41,9 +48,7 @@ def app_images(ctx: Context, names: list[str]) -> list[AppImage]:
         "database": lambda: AppImage("database", tree(root / "compose" / "database")),
         "backend": lambda: AppImage("backend", tree(root / "compose" / "backend")),
         "frontend": lambda: AppImage("frontend", tree(root / "compose" / "frontend") | {".env": frontend_env(ctx)}),
-        "nginx-frontend": lambda: proxy_image(root, "nginx-frontend", "nginx-frontend.conf"),
-        "nginx-backend": lambda: proxy_image(root, "nginx-backend", "nginx-backend.conf"),
-        "mesh": lambda: proxy_image(root, "mesh", "mesh.conf"),
+        **{name: (lambda name=name: proxy_image(root, name)) for name in PROXIES},
     }
     return [known[n]() for n in names]
 
@@ -68,11 +73,13 @@ def build_and_push(ctx: Context, image: AppImage) -> None:
     m = ctx.config.manager.name
     tag = f"{ctx.config.registry}/{image.name}:latest"
     with ctx.run.step(f"image: {image.name}") as step:
-        built = build(ctx, m, tag, image.files, dockerfile=image.dockerfile, what=image.name)
+        built = build(ctx, m, tag, image.files, dockerfile=image.dockerfile, build_args=dict(image.build_args),
+                      what=image.name)
         if built or not pushed(ctx, tag):
             ctx.manager_sh(f"docker push {tag}", timeout=900)
             step.changed(("built and " if built else "") + f"pushed {tag}")
         else:
+            ctx.run.show_command(m, f"docker push {tag}")
             step.detail = "cached"
 
 

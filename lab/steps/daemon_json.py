@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 
 from ..remote import on_each
-from . import Context
+from . import Context, swarm
 
 NAME = "daemon.json: insecure registry (and DNS) on every node"
 PATH = "/etc/docker/daemon.json"
+SETTLE_SECONDS = 5
 
 
-def commands(ctx: Context) -> list[str]:
-    return [f"echo '{json.dumps(wanted_keys(ctx))}' | sudo tee {PATH}", "sudo systemctl restart docker"]
+def teach(ctx: Context) -> list[tuple[str, str]]:
+    return [("every node", f"echo '{json.dumps(wanted_keys(ctx))}' | sudo tee {PATH}"),
+            ("every node", "sudo systemctl restart docker")]
 
 
 def wanted_keys(ctx: Context) -> dict:
@@ -60,8 +63,8 @@ def check(ctx: Context) -> list[str]:
 
 
 def apply(ctx: Context, step, missing) -> None:
-    for command in commands(ctx):
-        ctx.run.show_command("every node", command)
+    for node, command in teach(ctx):
+        ctx.run.show_command(node, command)
 
     def fix(node):
         current = read(ctx, node.name)
@@ -80,3 +83,21 @@ def apply(ctx: Context, step, missing) -> None:
 
     changed = [n for n in on_each(ctx.config.nodes, fix) if n]
     step.detail = f"written and docker restarted on {', '.join(changed)}"
+    settle_swarm(ctx, changed)
+
+
+def settle_swarm(ctx: Context, restarted: list[str], seconds: int = 60) -> None:
+    """A restarted engine stops the swarm tasks it ran. Wait until the manager
+    hears from those nodes again, so later steps see the tasks as they are
+    (the stack step replaces the ones swarm will not restart by itself)."""
+    if ctx.manager_sh("docker info --format '{{.Swarm.ControlAvailable}}'", teach=False,
+                      check=False).out != "true":
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready = {n["Hostname"] for n in swarm.node_list(ctx) if n.get("Status") == "Ready"}
+        if set(restarted) <= ready:
+            break
+        time.sleep(1)
+    # Task states reach the manager a heartbeat after the node itself.
+    time.sleep(SETTLE_SECONDS)

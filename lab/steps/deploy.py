@@ -94,7 +94,26 @@ def lagging(ctx: Context, rendered: stack.Rendered) -> dict[str, str]:
             behind[name] = f"{running}/{desired} (the stack file asks for {want})"
         elif running != want:
             behind[name] = f"{running}/{want}"
+    for name, state in updating(ctx, [n for n in wanted if n in rows]).items():
+        behind.setdefault(name, f"update {state}")
     return behind
+
+
+def updating(ctx: Context, names: list[str]) -> dict[str, str]:
+    """Services in the middle of a rolling update: full replicas is not the end
+    of it, the remaining tasks are still to be replaced."""
+    if not names:
+        return {}
+    prefix = f"{ctx.config.stack_name}_"
+    out = ctx.manager_sh("docker service inspect --format "
+                         "'{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "
+                         + " ".join(prefix + n for n in names), check=False, teach=False)
+    states = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] in ("updating", "rollback_started"):
+            states[parts[0][len(prefix):]] = parts[1]
+    return states
 
 
 def check(ctx: Context, rendered: stack.Rendered) -> list[str]:
@@ -175,7 +194,8 @@ def restart_stopped(ctx: Context, behind: dict[str, str]) -> None:
     """With the tutorial's `restart_policy: on-failure`, a task that exited 0
     (its node's engine was stopped or reinstalled) is never replaced, and the
     service stays short of its replicas. Force new tasks for those services."""
-    for name in behind:
+    present = service_rows(ctx)
+    for name in (n for n in behind if n in present):
         full = f"{ctx.config.stack_name}_{name}"
         ctx.run.note(f"{full} is short of replicas with no task starting: forcing new tasks")
         ctx.manager_sh(f"docker service update --force --detach {full}", check=False)
@@ -192,9 +212,14 @@ def converge(ctx: Context) -> stack.Rendered:
         created = ensure_swarm_secrets(ctx)
         problems = check(ctx, rendered)
         if not problems:
+            m = ctx.config.manager.name
+            for command in (f"docker stack deploy -c docker-compose.yaml {ctx.config.stack_name}",
+                            f"docker stack services {ctx.config.stack_name}"):
+                ctx.run.show_command(m, command)
             return rendered
-        if problems[0].startswith("not at full replicas"):
-            # Same file and images: nothing to deploy, only tasks to replace.
+        present = service_rows(ctx)
+        if problems[0].startswith("not at full replicas") and all(s in present for s in rendered.services):
+            # Same file and images, every service there: only tasks to replace.
             restart_stopped(ctx, lagging(ctx, rendered))
         else:
             deploy(ctx, rendered)

@@ -6,12 +6,13 @@ from ..remote import on_each
 from . import Context
 
 NAME = "docker: install docker.io on every node"
-COMMANDS = [
-    "sudo apt-get update",
-    "sudo apt-get install -y docker.io",
-    "sudo systemctl enable --now docker",
-    "sudo usermod -aG docker vagrant",
-]
+def teach(ctx) -> list[tuple[str, str]]:
+    return [("every node", c) for c in (
+        "sudo apt-get update",
+        "sudo apt-get install -y docker.io",
+        "sudo systemctl enable --now docker",
+        "sudo usermod -aG docker vagrant",
+    )]
 # The host directory every node container mounts: each .deb and the package
 # lists are downloaded once for all nodes, and kept for the next lab.
 SHARED_CACHE = "/var/cache/lab-apt"
@@ -59,8 +60,8 @@ def check(ctx: Context) -> list[str]:
 
 
 def apply(ctx: Context, step, missing) -> None:
-    for command in COMMANDS:
-        ctx.run.show_command("every node", command)
+    for node, command in teach(ctx):
+        ctx.run.show_command(node, command)
     nodes = missing_on(ctx)
     on_each(nodes, lambda name: ctx.sh(name, INSTALL, teach=False, timeout=900,
                                               shown="apt-get install -y --no-install-recommends docker.io"))

@@ -25,9 +25,11 @@ def export_line(ctx: Context) -> str:
     return f"{ctx.config.export_path} {ctx.config.network}(rw,sync,no_subtree_check,no_root_squash)"
 
 
-def commands(ctx: Context) -> list[str]:
-    return ["sudo apt-get install -y nfs-kernel-server", f"sudo mkdir -p {ctx.config.export_path}",
-            f"echo '{export_line(ctx)}' | sudo tee -a /etc/exports", "sudo exportfs -ra"]
+def teach(ctx: Context) -> list[tuple[str, str]]:
+    m = ctx.config.manager.name
+    return [(m, "sudo apt-get install -y nfs-kernel-server"), (m, f"sudo mkdir -p {ctx.config.export_path}"),
+            (m, f"echo '{export_line(ctx)}' | sudo tee -a /etc/exports"), (m, "sudo exportfs -ra"),
+            ("every worker", f"showmount -e {ctx.config.manager.address}")]
 
 
 def stand_in(ctx: Context) -> str | None:
@@ -85,8 +87,8 @@ def apply(ctx: Context, step, missing) -> None:
         raise LabError(f"{'; '.join(missing)}",
                        hint="recreate the nodes: invoke lab.nodes.destroy && invoke lab.up")
     m = ctx.config.manager
-    for command in commands(ctx):
-        ctx.run.show_command(m.name, command)
+    for node, command in teach(ctx):
+        ctx.run.show_command(node, command)
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
     line = export_line(ctx)
     ctx.manager_sh(

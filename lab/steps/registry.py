@@ -22,6 +22,11 @@ def run_command(ctx: Context) -> str:
             f"-v {VOLUME}:/var/lib/docker-registry {IMAGE}")
 
 
+def teach(ctx: Context) -> list[tuple[str, str]]:
+    return [(ctx.config.manager.name, run_command(ctx)),
+            ("every node", f"curl http://{ctx.config.registry}/v2/_catalog")]
+
+
 def catalog_from(ctx: Context, node: str) -> list[str] | None:
     out = ctx.sh(node, f"curl -fsS --max-time 5 http://{ctx.config.registry}/v2/_catalog",
                  check=False, teach=False)

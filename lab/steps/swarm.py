@@ -13,11 +13,12 @@ NAME = "swarm: init on the manager, join the workers"
 INFO = "docker info --format '{{json .Swarm}}'"
 
 
-def commands(ctx: Context) -> list[tuple[str, str]]:
+def teach(ctx: Context) -> list[tuple[str, str]]:
     m = ctx.config.manager
-    return [(m.name, f"docker swarm init --advertise-addr {m.address}")] + [
+    return [(m.name, f"docker swarm init --advertise-addr {m.address}"),
+            (m.name, "docker swarm join-token worker")] + [
         (w.name, f"docker swarm join --token <worker token> {m.address}:2377") for w in ctx.config.workers
-    ]
+    ] + [(m.name, "docker node ls")]
 
 
 def swarm_info(ctx: Context, node: str) -> dict:

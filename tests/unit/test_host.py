@@ -61,3 +61,19 @@ def test_ssh_config_of_all_nodes_parses_into_settings():
     assert (m.hostname, m.port, m.user) == ("127.0.0.1", 2200, "vagrant")
     assert m.identity.endswith("manager/docker/private_key")
     assert parsed["worker1"].port == 22 and parsed["worker1"].hostname == "192.168.121.7"
+
+
+def test_teaching_mode_prints_each_command_with_its_node(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from lab.runlog import Run
+    out = io.StringIO()
+    run = Run(tmp_path, "up", explain=True, console=Console(file=out, width=200))
+    run.show_command("manager", "docker swarm init --advertise-addr 192.168.56.10")
+    quiet = io.StringIO()
+    Run(tmp_path, "up", explain=False, console=Console(file=quiet, width=200)).show_command("manager", "true")
+    assert "manager$ docker swarm init --advertise-addr 192.168.56.10" in out.getvalue()
+    assert quiet.getvalue() == ""
+    assert "[manager]$ docker swarm init" in (run.dir / "run.log").read_text()

@@ -1,7 +1,9 @@
-"""The four Dockerfiles, read as text: they build on the lab's own base, copy
-files that exist in their build context, and expose what the configs use."""
+"""The frontend's and the shared nginx Dockerfile, read as text: they build on
+the lab's own base and copy files that exist in their build context; the lab
+builds each nginx image with its own conf."""
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,11 +11,8 @@ import pytest
 from nginx_conf import parse
 
 REPO = Path(__file__).resolve().parents[3]
-NGINX_IMAGES = {
-    "nginx-frontend": "nginx-frontend.conf",
-    "nginx-backend": "nginx-backend.conf",
-    "mesh": "mesh.conf",
-}
+sys.path.insert(0, str(REPO))
+from lab.steps.app_images import PROXIES as NGINX_IMAGES  # noqa: E402
 
 
 def instructions(image):
@@ -33,12 +32,12 @@ def values(image, keyword):
     return [rest for key, rest in instructions(image) if key == keyword]
 
 
-@pytest.mark.parametrize("image", ["frontend", *NGINX_IMAGES])
+@pytest.mark.parametrize("image", ["frontend", "nginx-proxy"])
 def test_builds_on_the_labs_own_debian(image):
     assert instructions(image)[:2] == [("ARG", "BASE=lab/debian:bookworm"), ("FROM", "${BASE}")]
 
 
-@pytest.mark.parametrize("image", ["frontend", *NGINX_IMAGES])
+@pytest.mark.parametrize("image", ["frontend", "nginx-proxy"])
 def test_apt_lists_do_not_stay_in_the_image(image):
     first_run = values(image, "RUN")[0]
     assert first_run.startswith("apt-get update && apt-get install -y --no-install-recommends ")
@@ -71,18 +70,17 @@ def test_frontend_runs_unprivileged_on_port_3000():
     assert command[-1] == "wsgi:app"
 
 
+def test_the_nginx_image_installs_and_checks_the_conf_it_is_given():
+    assert values("nginx-proxy", "COPY") == ["nginx/${CONF} /etc/nginx/nginx.conf"]
+    steps = instructions("nginx-proxy")
+    assert steps.index(("ARG", "CONF")) < steps.index(("COPY", "nginx/${CONF} /etc/nginx/nginx.conf")) \
+        < steps.index(("RUN", "nginx -t"))
+    assert json.loads(values("nginx-proxy", "CMD")[0]) == ["nginx", "-g", "daemon off;"]
+
+
 @pytest.mark.parametrize("image, conf", NGINX_IMAGES.items())
-def test_nginx_image_installs_and_checks_its_conf(image, conf):
-    assert values(image, "COPY") == [f"nginx/{conf} /etc/nginx/nginx.conf"]
+def test_each_nginx_image_has_its_conf_and_listens_where_the_stack_expects(image, conf):
     assert (REPO / "nginx" / conf).exists()
-    steps = instructions(image)
-    keywords = [key for key, _ in steps]
-    assert keywords.index("COPY") < steps.index(("RUN", "nginx -t"))
-
-
-@pytest.mark.parametrize("image, conf", NGINX_IMAGES.items())
-def test_nginx_image_exposes_the_ports_its_conf_listens_on(image, conf):
     http = parse((REPO / "nginx" / conf).read_text()).one("http")
     listens = {server.one("listen").args[0] for server in http.all("server")}
-    assert set(" ".join(values(image, "EXPOSE")).split()) == listens
-    assert json.loads(values(image, "CMD")[0]) == ["nginx", "-g", "daemon off;"]
+    assert listens == {"nginx-frontend": {"80"}, "nginx-backend": {"8080"}, "mesh": {"80", "8080"}}[image]
