@@ -123,10 +123,7 @@ def load(path: str | Path = "lab.yaml") -> LabConfig:
 def parse(data: object, path: Path) -> LabConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, got {_show(data)}")
-    _reject_unknown(data, TOP_KEYS, "")
-    for key in TOP_KEYS:
-        if key not in data:
-            raise ConfigError(f"{key}: missing; allowed keys: {', '.join(TOP_KEYS)}")
+    _keys_exactly(data, TOP_KEYS, "")
 
     provider = _choice(data["provider"], "provider", PROVIDERS)
     name = _pattern(data["name"], "name", LAB_NAME, "lower-case letters, digits and '-', starting with a letter")
@@ -155,12 +152,14 @@ def _show(value: object) -> str:
     return repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
 
 
-def _reject_unknown(mapping: dict, allowed, where: str) -> None:
+def _keys_exactly(mapping: dict, allowed, where: str) -> None:
+    """A typo is an error, not ignored; a missing key is named."""
     for key in mapping:
         if key not in allowed:
-            raise ConfigError(
-                f"{where}{key}: unknown key; allowed: {', '.join(allowed)}"
-            )
+            raise ConfigError(f"{where}{key}: unknown key; allowed: {', '.join(allowed)}")
+    for key in allowed:
+        if key not in mapping:
+            raise ConfigError(f"{where}{key}: missing; allowed keys: {', '.join(allowed)}")
 
 
 def _choice(value, key, allowed) -> str:
@@ -220,10 +219,7 @@ def _nodes(value, network) -> tuple[Node, ...]:
         where = f"nodes[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: {_show(item)} is not allowed; use a mapping with {', '.join(NODE_KEYS)}")
-        _reject_unknown(item, NODE_KEYS, f"{where}.")
-        for key in NODE_KEYS:
-            if key not in item:
-                raise ConfigError(f"{where}.{key}: missing")
+        _keys_exactly(item, NODE_KEYS, f"{where}.")
         name = _pattern(item["name"], f"{where}.name", NODE_NAME, "lower-case letters, digits and '-', starting with a letter")
         role = _choice(item["role"], f"{where}.role", ROLES)
         address = _address(item["address"], f"{where}.address", network, gateway)
@@ -264,10 +260,7 @@ def _address(value, key, network, gateway) -> str:
 def _host_ports(value) -> HostPorts:
     if not isinstance(value, dict):
         raise ConfigError(f"host_ports: {_show(value)} is not allowed; use a mapping with {', '.join(HOST_PORT_KEYS)}")
-    _reject_unknown(value, HOST_PORT_KEYS, "host_ports.")
-    for key in HOST_PORT_KEYS:
-        if key not in value:
-            raise ConfigError(f"host_ports.{key}: missing")
+    _keys_exactly(value, HOST_PORT_KEYS, "host_ports.")
     web = _int(value["web"], "host_ports.web", 1024, 65535)
     api = _int(value["api"], "host_ports.api", 1024, 65535)
     if web == api:
