@@ -254,9 +254,10 @@ def add_box(name: str, box_file: Path, env: dict, run: Run) -> None:
 def forget_pool_copy(name: str, run: Run) -> None:
     if not shutil.which("virsh"):
         return
-    volume = name.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_0_box.img"
-    out = subprocess.run(["virsh", "-c", "qemu:///system", "vol-list", "default"], capture_output=True, text=True)
-    if volume in out.stdout:
+    prefix = name.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
+    out = subprocess.run(["virsh", "-c", "qemu:///system", "vol-list", "default", "--name"],
+                         capture_output=True, text=True)
+    for volume in (v for v in out.stdout.split() if v.startswith(prefix)):
         host(run, ["virsh", "-c", "qemu:///system", "vol-delete", "--pool", "default", volume],
              "removing the old box image from libvirt's pool")
 
