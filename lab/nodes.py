@@ -232,11 +232,17 @@ def _up_failure(config: LabConfig, vg: Vagrant, run: Run, command: str) -> LabEr
         ssh = vg.ssh_config()
     except LabError:
         ssh = ""
-    timed_out = "Timed out while waiting for the machine to boot" in log_tail
+    full_log = run.log_path.read_text(errors="replace")
+    # Vagrant brings libvirt machines up in parallel: the node that timed out
+    # is one that never printed "Machine booted and ready!".
+    unready = [n.name for n in config.nodes if f"==> {n.name}: Machine booted and ready!" not in full_log]
+    timed_out = any(text in log_tail for text in (
+        "Timed out while waiting for the machine to boot",
+        # vagrant-libvirt, when a VM never got an address on its management network
+        "wait_for timeout"))
     which = stuck[0] if stuck else None
     if timed_out:
-        # The node that timed out is the last one Vagrant was bringing up.
-        which = _last_node_in(log_tail, config) or which
+        which = (unready[0] if len(unready) == 1 else None) or _last_node_in(log_tail, config) or which
         return LabError(
             f"node {which} did not answer SSH within the boot timeout",
             command=command, node=which, output=log_tail + ("\n" + ssh if ssh else ""),
