@@ -36,6 +36,10 @@ PACKAGES = (
     # Vagrant's Debian guest support writes the static lab address for ifupdown.
     "ifupdown", "isc-dhcp-client", "netbase", "iproute2", "iputils-ping",
     "python3", "procps", "ca-certificates", "curl", "less", "kmod", "e2fsprogs",
+    # Debian's kernel turns AppArmor on: without the parser, dockerd cannot load
+    # its docker-default profile and no container starts. A standard Debian
+    # install has it too.
+    "apparmor",
 )
 # Fetched into the box's apt cache, not installed: the lab's own steps install
 # them (tutorial steps 1 and 6) without downloading them four times.
