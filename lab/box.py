@@ -128,6 +128,14 @@ def build(state_dir: Path, lab_name: str, mirror: str, env: dict, run: Run, step
     if where.stamp.exists() and where.stamp.read_text().strip() == wanted and registered(name, env):
         step.detail = f"cached ({name})"
         return name
+    machines = domains(lab_name)
+    if machines and registered(name, env):
+        # Their disks are thin copies of the pooled box image: replacing it
+        # under running VMs would pull their root file system away.
+        run.note(f"box: {name} is out of date, but {', '.join(machines)} run on it; "
+                 "it is rebuilt once they are destroyed (invoke lab.destroy)")
+        step.detail = "out of date, kept while the VMs exist"
+        return name
     where.root.mkdir(parents=True, exist_ok=True)
     cleanup_leftovers(where.root, run)
     scratch = where.scratch()
@@ -255,13 +263,21 @@ def add_box(name: str, box_file: Path, env: dict, run: Run) -> None:
          env=env, timeout=900)
 
 
+def domains(lab_name: str) -> list[str]:
+    """libvirt machines of this lab (named <lab name>-<node>)."""
+    if not shutil.which("virsh"):
+        return []
+    out = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True, text=True)
+    return [d for d in out.stdout.split() if d.startswith(f"{lab_name}-")]
+
+
 def forget_pool_copy(name: str, run: Run) -> None:
     if not shutil.which("virsh"):
         return
     prefix = name.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
-    out = subprocess.run(["virsh", "-c", "qemu:///system", "vol-list", "default", "--name"],
-                         capture_output=True, text=True)
-    for volume in (v for v in out.stdout.split() if v.startswith(prefix)):
+    out = subprocess.run(["virsh", "-c", "qemu:///system", "vol-list", "default"], capture_output=True, text=True)
+    names = [line.split()[0] for line in out.stdout.splitlines()[2:] if line.strip()]
+    for volume in (v for v in names if v.startswith(prefix)):
         host(run, ["virsh", "-c", "qemu:///system", "vol-delete", "--pool", "default", volume],
              "removing the old box image from libvirt's pool")
 
