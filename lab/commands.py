@@ -5,6 +5,7 @@ Data flows one way: lab.yaml -> config -> nodes -> probe -> steps -> checks
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from .checks import smoke
 from .steps import app_images, daemon_json, deploy, docker as docker_step, nfs, registry, swarm
 
 CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
+# Pulling the five images into emulated workers alone takes several minutes.
+EMULATED_CONVERGE_SECONDS = 1500
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -125,6 +128,7 @@ def libvirt_host(config: configmod.LabConfig, run: Run) -> dict[str, str]:
     run.note(f"libvirt driver: {accel.driver} ({accel.why})")
     if accel.emulated:
         run.note("the VMs run emulated, without KVM: expect every step to be many times slower than on a workstation")
+        os.environ.setdefault(deploy.CONVERGE_ENV, str(EMULATED_CONVERGE_SECONDS))
     return accel.env()
 
 
