@@ -217,10 +217,6 @@ chmod 0600 /home/vagrant/.ssh/authorized_keys
 rm -f /etc/ssh/ssh_host_*
 systemctl enable ssh-host-keys.service ssh.service
 systemctl mask apt-daily.timer apt-daily-upgrade.timer
-# Every interface here is "auto" (no allow-hotplug): udev's hotplug ifup has
-# nothing to do, and racing Vagrant's own ifup of eth1 it failed and left the
-# system "degraded".
-systemctl mask ifup@.service
 rm -f /var/lib/dbus/machine-id
 : > /etc/machine-id
 """, "configuring the box (vagrant user, SSH, machine-id)")
