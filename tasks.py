@@ -91,6 +91,15 @@ def bench(c, cold=1, runs=3):
     print(run_bench(int(cold), int(runs)))
 
 
+@task(help={"config": CONFIG_HELP, "explain": EXPLAIN_HELP})
+def box_build(c, config=None, explain=False):
+    """Build the Debian 12 libvirt box here and add it to Vagrant (cached)."""
+    commands.box_build(_config(config), explain)
+
+
+box = Collection("box")
+box.add_task(box_build, "build")
+
 nodes = Collection("nodes")
 nodes.add_task(nodes_up, "up")
 nodes.add_task(nodes_status, "status")
@@ -98,6 +107,7 @@ nodes.add_task(nodes_destroy, "destroy")
 
 lab = Collection("lab")
 lab.add_collection(nodes)
+lab.add_collection(box)
 lab.add_task(up)
 lab.add_task(destroy)
 lab.add_task(check)

@@ -16,13 +16,15 @@ from rich.console import Console
 from rich.table import Table
 
 from . import config as configmod
-from . import host, images, nodes, probe
+from . import box, host, images, libvirt, nodes, probe
 from .runlog import LabError, Run
 from .steps import Context, converge
 from .checks import e2e, smoke
 from .steps import app_images, daemon_json, deploy, docker as docker_step, nfs, registry, swarm
 
 CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
+# Pulling the five images into emulated workers alone takes several minutes.
+EMULATED_CONVERGE_SECONDS = 1500
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -70,6 +72,18 @@ def owned_ports(config: configmod.LabConfig) -> set[int]:
     return ports
 
 
+def forwarded_ports(config: configmod.LabConfig) -> set[int]:
+    """On VMs Vagrant forwards the host ports itself: when every node of this
+    lab already answers, the ports it holds are its own (a re-run is fine)."""
+    kept = nodes.kept_cluster(config)
+    if kept is None:
+        return set()
+    try:
+        return set() if nodes.unreachable(kept, config.nodes) else {config.host_ports.web, config.host_ports.api}
+    finally:
+        kept.close()
+
+
 def bring_nodes_up(config: configmod.LabConfig, run: Run) -> nodes.Cluster:
     provider = provider_for(config, run)
     host.require_tools("vagrant")
@@ -89,9 +103,39 @@ def bring_nodes_up(config: configmod.LabConfig, run: Run) -> nodes.Cluster:
                 env["LAB_NODE_IMAGE"] = images.build_node_image(
                     client, config.name, config.root / "provision" / "node", run, step)
     else:
-        host.check_host_ports(config, set())
+        host.check_host_ports(config, forwarded_ports(config))
+        # The app's images build on the lab's Debian base, made on this host
+        # (lab.build copies it into the manager's engine).
+        host.require_tools("docker", "debootstrap")
+        host.ensure_docker_engine()
+        with run.step("image: Debian base (debootstrap)") as step:
+            images.build_base(docker.from_env(), host.debian_mirror(), run, step)
+        if provider == "libvirt":
+            env.update(libvirt_host(config, run))
     with run.step(f"nodes: vagrant up ({len(config.nodes)} nodes)") as step:
         return nodes.up(config, provider, run, step, env)
+
+
+def libvirt_host(config: configmod.LabConfig, run: Run) -> dict[str, str]:
+    """Packages, daemons, storage pool and box for the libvirt lane; the
+    environment the Vagrantfile needs (KVM or emulation)."""
+    with run.step("host: libvirt (packages, libvirtd, storage pool)") as step:
+        installed = libvirt.ensure_packages(run)
+        started = libvirt.ensure_daemons(run)
+        pool = libvirt.ensure_pool(run)
+        done = ([f"installed {', '.join(installed)}"] if installed else []) + \
+               (["started libvirtd"] if started else []) + (["storage pool defined"] if pool else [])
+        if done:
+            step.changed("; ".join(done))
+    with run.step(f"box: {box.box_name(config.name)} (Debian 12, built here)") as step:
+        box.build(nodes.state_dir(config), config.name, host.debian_mirror(), host.vagrant_env(), run, step)
+    accel = libvirt.acceleration(box.paths(nodes.state_dir(config), config.name).boot,
+                                 nodes.state_dir(config) / "kvm")
+    run.note(f"libvirt driver: {accel.driver} ({accel.why})")
+    if accel.emulated:
+        run.note("the VMs run emulated, without KVM: expect every step to be many times slower than on a workstation")
+        os.environ.setdefault(deploy.CONVERGE_ENV, str(EMULATED_CONVERGE_SECONDS))
+    return accel.env()
 
 
 def cluster_context(config: configmod.LabConfig, cluster: nodes.Cluster, run: Run) -> Context:
@@ -111,6 +155,12 @@ def run_cluster_steps(ctx: Context) -> None:
 
 
 # -- tasks ------------------------------------------------------------------
+
+def box_build(path: str, explain: bool) -> None:
+    config = load_config(path)
+    with lab_run(config, "box.build", explain) as run:
+        env = libvirt_host(config, run)
+        run.note(f"Vagrantfile environment: {' '.join(f'{k}={v}' for k, v in env.items())}")
 
 def nodes_up(path: str, explain: bool) -> None:
     config = load_config(path)
@@ -132,7 +182,7 @@ def nodes_destroy(path: str) -> None:
     with lab_run(config, "nodes.destroy") as run:
         with run.step("nodes: vagrant destroy") as step:
             had = nodes.destroy(config, run)
-            removed = remove_leftovers(config, run)
+            removed = remove_leftovers(config, run) + libvirt.remove_networks(config.name, run)
             if had or removed:
                 step.changed(f"destroyed; removed {', '.join(removed) or 'no leftovers'}")
             else:
@@ -208,7 +258,7 @@ def destroy(path: str, everything: bool) -> None:
     with lab_run(config, "destroy") as run:
         with run.step("nodes: vagrant destroy") as step:
             had = nodes.destroy(config, run)
-            removed = remove_leftovers(config, run)
+            removed = remove_leftovers(config, run) + libvirt.remove_networks(config.name, run)
             step.detail = "destroyed" if had or removed else "nothing was up"
             if had or removed:
                 step.changed()

@@ -47,18 +47,8 @@ def kvm_runs_guests() -> bool:
     kernels = sorted(Path("/boot").glob("vmlinuz-*"))
     if not (os.path.exists("/dev/kvm") and shutil.which("qemu-system-x86_64") and kernels):
         return False
-    try:
-        boot = subprocess.run(
-            ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "256", "-nographic", "-no-reboot",
-             "-nodefaults", "-serial", "stdio", "-kernel", str(kernels[-1]),
-             "-append", "console=ttyS0 panic=-1 root=/dev/nonexistent"],
-            capture_output=True, text=True, timeout=60, errors="replace")
-        output = boot.stdout + boot.stderr
-    except subprocess.TimeoutExpired as exc:
-        output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-    except OSError:
-        return False
-    return "KVM internal error" not in output and ("VFS:" in output or "Kernel panic" in output)
+    from .libvirt import kvm_boot_test
+    return kvm_boot_test(kernels[-1])[0]
 
 
 def libvirt_installed() -> bool:

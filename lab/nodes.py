@@ -178,6 +178,19 @@ def prepare_host_dirs(config: LabConfig) -> None:
     root = state_dir(config)
     (root / "cache" / "apt").mkdir(parents=True, exist_ok=True)
     (root / "shared" / config.export_path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    console_log(config, config.manager.name).parent.mkdir(parents=True, exist_ok=True)
+
+
+def console_log(config: LabConfig, node: str) -> Path:
+    """Where a VM's serial console is written (libvirt; see the Vagrantfile)."""
+    return state_dir(config) / "console" / f"{config.name}-{node}.log"
+
+
+def console_hint(config: LabConfig, node: str) -> str:
+    log = console_log(config, node)
+    if log.exists():
+        return f"read its console log: {log} (or vagrant ssh {node})"
+    return f"see its console with: docker logs {config.name}-{node} (or vagrant ssh {node})"
 
 
 def up(config: LabConfig, provider: str, run: Run, step, env: dict | None = None) -> Cluster:
@@ -201,7 +214,7 @@ def up(config: LabConfig, provider: str, run: Run, step, env: dict | None = None
             f"node(s) {', '.join(silent)} do not answer SSH",
             command=f"ssh -F {ssh_config_path(config)} {silent[0]} true",
             output=_ssh_config_of(cluster, silent[0]),
-            hint=f"inspect with: vagrant ssh {silent[0]}; then run the command again",
+            hint=f"{console_hint(config, silent[0])}; then run the command again",
         )
     return cluster
 
@@ -219,16 +232,21 @@ def _up_failure(config: LabConfig, vg: Vagrant, run: Run, command: str) -> LabEr
         ssh = vg.ssh_config()
     except LabError:
         ssh = ""
-    timed_out = "Timed out while waiting for the machine to boot" in log_tail
+    full_log = run.log_path.read_text(errors="replace")
+    # Vagrant brings libvirt machines up in parallel: the node that timed out
+    # is one that never printed "Machine booted and ready!".
+    unready = [n.name for n in config.nodes if f"==> {n.name}: Machine booted and ready!" not in full_log]
+    timed_out = any(text in log_tail for text in (
+        "Timed out while waiting for the machine to boot",
+        # vagrant-libvirt, when a VM never got an address on its management network
+        "wait_for timeout"))
     which = stuck[0] if stuck else None
     if timed_out:
-        # The node that timed out is the last one Vagrant was bringing up.
-        which = _last_node_in(log_tail, config) or which
+        which = (unready[0] if len(unready) == 1 else None) or _last_node_in(log_tail, config) or which
         return LabError(
             f"node {which} did not answer SSH within the boot timeout",
             command=command, node=which, output=log_tail + ("\n" + ssh if ssh else ""),
-            hint=f"see its ssh-config above and its console with: docker logs {config.name}-{which} "
-                 f"(or vagrant ssh {which}); then run the command again",
+            hint=f"see its ssh-config above; {console_hint(config, which)}; then run the command again",
         )
     return LabError(
         "vagrant up failed" + (f" (nodes not running: {', '.join(stuck)})" if stuck else ""),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import secrets
 import time
 
@@ -18,6 +19,9 @@ CONVERGE_SECONDS = 300
 # A deploy normally converges in 10-30 s here; past this, look for services
 # whose stopped tasks swarm will not replace by itself.
 NUDGE_AFTER = 45
+# Emulated VMs pull and start the images many times slower: the host side
+# that knows it (lab.libvirt) raises the limit through this variable.
+CONVERGE_ENV = "LAB_CONVERGE_SECONDS"
 
 
 def lab_secrets(ctx: Context) -> dict[str, bytes]:
@@ -158,9 +162,10 @@ def deploy(ctx: Context, rendered: stack.Rendered, attempts: int = 3) -> None:
             time.sleep(3)
 
 
-def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int = CONVERGE_SECONDS) -> None:
+def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None = None) -> None:
     """A line per service as it reaches its replicas; on timeout, the tasks
     of the ones that did not, with their states (docker service ps)."""
+    seconds = seconds or int(os.environ.get(CONVERGE_ENV, CONVERGE_SECONDS))
     deadline = time.monotonic() + seconds
     wanted = stack.expected_replicas(rendered, workers=len(ctx.config.workers))
     done: set[str] = set()

@@ -1,0 +1,78 @@
+"""The emulated VM lane: the whole lab on vagrant-libvirt, real VMs, no stand-ins.
+
+Slow (about half an hour under QEMU emulation), so it runs only when asked:
+    LAB_LIBVIRT=1 .venv/bin/python -m pytest -m libvirt tests/libvirt
+It uses lab.libvirt.yaml (another lab name, network and host ports than
+lab.yaml), so it runs beside a docker-provider lab. LAB_LIBVIRT_CONFIG names
+another file. The last test destroys the VMs.
+"""
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import config as cfg
+from lab import nodes
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = Path(os.environ.get("LAB_LIBVIRT_CONFIG", ROOT / "lab.libvirt.yaml")).resolve()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test here is marked libvirt, and skipped (before any fixture
+    runs) unless LAB_LIBVIRT=1: a plain `pytest tests/libvirt` costs nothing."""
+    skip = None if os.environ.get("LAB_LIBVIRT") == "1" else pytest.mark.skip(
+        reason="the emulated VM lane runs only with LAB_LIBVIRT=1 (about 30 minutes)")
+    for item in items:
+        if Path(str(item.fspath)).resolve().is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.libvirt)
+            if skip:
+                item.add_marker(skip)
+
+
+def invoke(*args, check=True, timeout=3600):
+    result = subprocess.run([sys.executable, "-m", "invoke", *args, "--config", str(CONFIG)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def last_run():
+    latest = ROOT / ".lab" / "runs" / "latest"
+    steps = [json.loads(line) for line in (latest / "steps.jsonl").read_text().splitlines()]
+    return latest.resolve(), steps
+
+
+@pytest.fixture(scope="session")
+def config():
+    c = cfg.load(CONFIG)
+    assert c.provider == "libvirt", f"{CONFIG} must say provider: libvirt"
+    return c
+
+
+@pytest.fixture(scope="session")
+def lab_up(config):
+    """`invoke lab.up --config lab.libvirt.yaml` once, from whatever state."""
+    result = invoke("lab.up")
+    run_dir, steps = last_run()
+    return {"output": result.stdout, "steps": steps, "dir": run_dir}
+
+
+@pytest.fixture(scope="session")
+def cluster(lab_up, config):
+    c = nodes.kept_cluster(config)
+    assert c is not None, "lab.up left no ssh-config"
+    yield c
+    c.close()
+
+
+def on(cluster, node, command, ok=True):
+    r = cluster[node].run(f"sudo sh -c {shlex.quote(command)}", hide=True, warn=True, timeout=300)
+    if ok:
+        assert r.ok, f"{node}: {command}\n{r.stdout}{r.stderr}"
+    return r.stdout.strip()
