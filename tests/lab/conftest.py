@@ -2,7 +2,6 @@
 command (`invoke lab.up`), checked from outside, destroyed by the last test."""
 import json
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from lab import config as cfg
 from lab import nodes
+from tests.nodeshell import on  # noqa: F401 - the test modules import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,9 +48,3 @@ def cluster(lab_up, config):
     yield c
     c.close()
 
-
-def on(cluster, node, command):
-    """Run a command on a node as root; return stdout (assert it succeeded)."""
-    r = cluster[node].run(f"sudo sh -c {shlex.quote(command)}", hide=True, warn=True)
-    assert r.ok, f"{node}: {command}\n{r.stdout}{r.stderr}"
-    return r.stdout.strip()

@@ -8,7 +8,6 @@ another file. The last test destroys the VMs.
 """
 import json
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from lab import config as cfg
 from lab import nodes
+from tests.nodeshell import on  # noqa: F401 - the test modules import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(os.environ.get("LAB_LIBVIRT_CONFIG", ROOT / "lab.libvirt.yaml")).resolve()
@@ -70,9 +70,3 @@ def cluster(lab_up, config):
     yield c
     c.close()
 
-
-def on(cluster, node, command, ok=True):
-    r = cluster[node].run(f"sudo sh -c {shlex.quote(command)}", hide=True, warn=True, timeout=300)
-    if ok:
-        assert r.ok, f"{node}: {command}\n{r.stdout}{r.stderr}"
-    return r.stdout.strip()
