@@ -66,13 +66,18 @@ def tree(root: Path, prefix: str = "") -> dict[str, Path]:
     }
 
 
+def inputs(files: dict[str, Path | bytes], dockerfile: str, build_args: dict[str, str] | None) -> tuple[bytes, dict, str]:
+    """The build context, the build arguments and the hash that labels the image."""
+    args = dict(build_args or {}, BASE=BASE_IMAGE)
+    tar = context_tar(files)
+    return tar, args, digest(tar, dockerfile, *sorted(f"{k}={v}" for k, v in args.items()), host_base_label())
+
+
 def build(ctx: Context, node: str, image: str, files: dict[str, Path | bytes], *,
           dockerfile: str = "Dockerfile", build_args: dict[str, str] | None = None,
           what: str | None = None) -> bool:
     """Build `image` on `node` unless it exists with the same inputs. True if built."""
-    args = dict(build_args or {}, BASE=BASE_IMAGE)
-    tar = context_tar(files)
-    wanted = digest(tar, dockerfile, *sorted(f"{k}={v}" for k, v in args.items()), host_base_label())
+    tar, args, wanted = inputs(files, dockerfile, build_args)
     if label_of(ctx, node, image) == wanted:
         return False
     flags = " ".join(f"--build-arg {k}={v}" for k, v in sorted(args.items()))
@@ -82,6 +87,6 @@ def build(ctx: Context, node: str, image: str, files: dict[str, Path | bytes], *
         ctx.sh(node, command, in_stream=io.BytesIO(tar), teach=False, timeout=1200)
     except LabError as exc:
         exc.args = (f"building the {what or image} image failed",)
-        exc.hint = f"fix its Dockerfile or sources; images already built and pushed stay (see the log)"
+        exc.hint = "fix its Dockerfile or sources; images already built and pushed stay (see the log)"
         raise
     return True

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..build import build, ensure_base, tree
+from ..build import build, ensure_base, inputs, tree
+from ..images import INPUTS_LABEL
 from ..runlog import LabError
 from . import Context
 
@@ -53,34 +54,43 @@ def app_images(ctx: Context, names: list[str]) -> list[AppImage]:
     return [known[n]() for n in names]
 
 
-def pushed(ctx: Context, tag: str) -> bool:
-    """The registry holds exactly the image the manager has under this tag."""
-    m = ctx.config.manager.name
-    repo, _, ref = tag.rpartition(":")
-    out = ctx.sh(m, f"docker image inspect --format '{{{{json .RepoDigests}}}}' {tag}", check=False, teach=False)
-    if not out.ok:
-        return False
-    local = {d.split("@", 1)[1] for d in json.loads(out.out or "[]") if d.startswith(repo + "@")}
-    name = repo.split("/", 1)[1]
-    head = ctx.sh(m, f"curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
-                     f"http://{ctx.config.registry}/v2/{name}/manifests/{ref}", check=False, teach=False)
-    remote = [l.split(":", 1)[1].strip() for l in head.stdout.splitlines()
-              if l.lower().startswith("docker-content-digest:")]
-    return bool(remote) and remote[0] in local
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def registry_get(ctx: Context, path: str, accept: str | None = None) -> str | None:
+    header = f"-H 'Accept: {accept}' " if accept else ""
+    out = ctx.manager_sh(f"curl -fsS {header}http://{ctx.config.registry}/v2/{path}", check=False, teach=False)
+    return out.stdout if out.ok else None
+
+
+def registry_inputs(ctx: Context, name: str, ref: str = "latest") -> str | None:
+    """The inputs label of the image the registry holds under name:ref.
+
+    The registry's storage is a cache that outlives the lab (.lab/cache on the
+    docker provider): an image it already holds with the same inputs needs
+    neither a build nor a push, even on a manager whose engine is new."""
+    manifest = registry_get(ctx, f"{name}/manifests/{ref}", MANIFEST_V2)
+    try:
+        config_digest = json.loads(manifest)["config"]["digest"] if manifest else None
+        blob = registry_get(ctx, f"{name}/blobs/{config_digest}") if config_digest else None
+        return (json.loads(blob).get("config", {}).get("Labels") or {}).get(INPUTS_LABEL) if blob else None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
 
 
 def build_and_push(ctx: Context, image: AppImage) -> None:
     m = ctx.config.manager.name
     tag = f"{ctx.config.registry}/{image.name}:latest"
     with ctx.run.step(f"image: {image.name}") as step:
+        _, _, wanted = inputs(image.files, image.dockerfile, dict(image.build_args))
+        if registry_inputs(ctx, image.name) == wanted:
+            ctx.run.show_command(m, f"docker build -t {tag} . && docker push {tag}")
+            step.detail = "cached (the registry holds this build)"
+            return
         built = build(ctx, m, tag, image.files, dockerfile=image.dockerfile, build_args=dict(image.build_args),
                       what=image.name)
-        if built or not pushed(ctx, tag):
-            ctx.manager_sh(f"docker push {tag}", timeout=900)
-            step.changed(("built and " if built else "") + f"pushed {tag}")
-        else:
-            ctx.run.show_command(m, f"docker push {tag}")
-            step.detail = "cached"
+        ctx.manager_sh(f"docker push {tag}", timeout=900)
+        step.changed(("built and " if built else "") + f"pushed {tag}")
 
 
 def build_all(ctx: Context, names: list[str]) -> None:

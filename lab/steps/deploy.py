@@ -10,6 +10,7 @@ import secrets
 import time
 
 from .. import stack
+from .app_images import MANIFEST_V2
 from ..runlog import LabError
 from . import Context
 
@@ -62,8 +63,13 @@ def render(ctx: Context) -> stack.Rendered:
 
 
 def image_digests(ctx: Context, rendered: stack.Rendered) -> str:
-    tags = " ".join(f"{ctx.config.registry}/{n}:latest" for n in rendered.images())
-    return ctx.manager_sh(f"docker image inspect --format '{{{{.Id}}}}' {tags}", teach=False).out
+    """What the registry serves for each image: the tasks run exactly that
+    (the manager's own engine need not hold the images at all)."""
+    registry = ctx.config.registry
+    heads = " ".join(f"http://{registry}/v2/{n}/manifests/latest" for n in rendered.images())
+    out = ctx.manager_sh(f"for u in {heads}; do curl -fsSI -H 'Accept: {MANIFEST_V2}' $u "
+                         "| grep -i '^docker-content-digest'; done", teach=False, check=False)
+    return out.stdout.lower()
 
 
 def fingerprint(ctx: Context, rendered: stack.Rendered) -> str:

@@ -13,6 +13,10 @@ NAME = "registry: registry:2 on the manager"
 IMAGE = "registry:2"
 CONTAINER = "registry"
 VOLUME = "registry-data"
+# Where the volume keeps the registry's storage on the manager. On node
+# containers that directory is a host cache kept by `lab.destroy`, so pushed
+# images outlive the lab and a warm lab.up builds and pushes nothing again.
+STORAGE = "/var/lib/lab-registry"
 
 
 def run_command(ctx: Context) -> str:
@@ -67,6 +71,7 @@ def port_holder(ctx: Context) -> str | None:
 def apply(ctx: Context, step, missing) -> None:
     m = ctx.config.manager.name
     ensure_base(ctx, m)
+    ensure_volume(ctx)
     built = build(ctx, m, IMAGE, tree(ctx.config.root / "provision" / "registry"), what="registry")
     state = container_state(ctx)
     if state and (built or state["Config"]["Image"] != IMAGE or not state["State"]["Running"]):
@@ -81,6 +86,14 @@ def apply(ctx: Context, step, missing) -> None:
         ctx.manager_sh(run_command(ctx))
     wait_catalog(ctx)
     step.detail = ("image built; " if built else "") + "container started"
+
+
+def ensure_volume(ctx: Context) -> None:
+    """The named volume of the tutorial's run line, its data in STORAGE."""
+    if ctx.manager_sh(f"docker volume inspect {VOLUME}", check=False, teach=False).ok:
+        return
+    ctx.manager_sh(f"mkdir -p {STORAGE} && docker volume create --driver local --opt type=none "
+                   f"--opt o=bind --opt device={STORAGE} {VOLUME}")
 
 
 def wait_catalog(ctx: Context, seconds: int = 30) -> None:

@@ -111,3 +111,13 @@ def test_redeploying_the_stack_keeps_users_and_playlists(cluster, config):
     token = request("POST", api + "authentications", login).json()["data"]["accessToken"]
     mine = request("GET", api + "playlists", headers={"Authorization": f"Bearer {token}"}).json()["data"]["playlists"]
     assert pid in [p["id"] for p in mine]
+
+
+def test_pushed_images_are_kept_where_a_warm_lab_up_finds_them(config, lab_up):
+    """The registry's storage is a cache that outlives lab.destroy: the next
+    lab.up reads the inputs label of each image there and builds nothing."""
+    caps = json.loads((lab_up["run_dir"] / "capabilities.json").read_text())
+    if caps["nfs_client"] and caps["nfs_server"]:
+        pytest.skip("on VMs the registry keeps its storage on the manager's own disk")
+    repos = config.root / ".lab" / "cache" / "registry" / "docker" / "registry" / "v2" / "repositories"
+    assert {"database", "backend", "frontend", "nginx-frontend", "nginx-backend"} <= {p.name for p in repos.iterdir()}
