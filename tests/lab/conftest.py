@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from lab import config as cfg
-from lab import nodes
-from tests.nodeshell import on  # noqa: F401 - the test modules import it from here
+from tests.nodeshell import kept_cluster, on  # noqa: F401 - the test modules import `on` from here
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,8 +42,5 @@ def lab_up(config):
 
 @pytest.fixture(scope="session")
 def cluster(lab_up, config):
-    c = nodes.kept_cluster(config)
-    assert c is not None, "lab.up left no ssh-config"
-    yield c
-    c.close()
+    yield from kept_cluster(config)
 
