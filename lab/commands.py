@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,30 +89,24 @@ def bring_nodes_up(config: configmod.LabConfig, run: Run) -> nodes.Cluster:
     provider = provider_for(config, run)
     host.require_tools("vagrant")
     env = {}
+    # Before anything is built or started: a port taken by another program.
+    host.check_host_ports(config, owned_ports(config) if provider == "docker" else forwarded_ports(config))
+    # Node images (docker provider) and the app's images (every provider,
+    # copied into the manager's engine by lab.build) start from this base.
+    host.require_tools("docker", "debootstrap")
+    host.ensure_docker_engine()
+    client = docker.from_env()
+    with run.step("image: Debian base (debootstrap)") as step:
+        images.build_base(client, host.debian_mirror(), run, step)
     if provider == "docker":
-        host.require_tools("docker", "debootstrap")
-        host.ensure_docker_engine()
-        # Before anything is built or started: a port taken by another program.
-        host.check_host_ports(config, owned_ports(config))
-        client = docker.from_env()
-        with run.step("image: Debian base (debootstrap)") as step:
-            images.build_base(client, host.debian_mirror(), run, step)
         if os.environ.get("LAB_NODE_IMAGE"):
             run.note(f"node image from LAB_NODE_IMAGE: {os.environ['LAB_NODE_IMAGE']}")
         else:
             with run.step("image: node (systemd, sshd, vagrant user)") as step:
                 env["LAB_NODE_IMAGE"] = images.build_node_image(
                     client, config.name, config.root / "provision" / "node", run, step)
-    else:
-        host.check_host_ports(config, forwarded_ports(config))
-        # The app's images build on the lab's Debian base, made on this host
-        # (lab.build copies it into the manager's engine).
-        host.require_tools("docker", "debootstrap")
-        host.ensure_docker_engine()
-        with run.step("image: Debian base (debootstrap)") as step:
-            images.build_base(docker.from_env(), host.debian_mirror(), run, step)
-        if provider == "libvirt":
-            env.update(libvirt_host(config, run))
+    elif provider == "libvirt":
+        env.update(libvirt_host(config, run))
     with run.step(f"nodes: vagrant up ({len(config.nodes)} nodes)") as step:
         return nodes.up(config, provider, run, step, env)
 
@@ -180,13 +175,18 @@ def nodes_status(path: str) -> None:
 def nodes_destroy(path: str) -> None:
     config = load_config(path)
     with lab_run(config, "nodes.destroy") as run:
-        with run.step("nodes: vagrant destroy") as step:
-            had = nodes.destroy(config, run)
-            removed = remove_leftovers(config, run) + libvirt.remove_networks(config.name, run)
-            if had or removed:
-                step.changed(f"destroyed; removed {', '.join(removed) or 'no leftovers'}")
-            else:
-                step.detail = "nothing was up"
+        destroy_nodes(config, run)
+
+
+def destroy_nodes(config: configmod.LabConfig, run: Run) -> None:
+    """vagrant destroy, then what it leaves: node volumes, lab networks."""
+    with run.step("nodes: vagrant destroy") as step:
+        had = nodes.destroy(config, run)
+        removed = remove_leftovers(config, run) + libvirt.remove_networks(config.name, run)
+        if had or removed:
+            step.changed(f"destroyed; removed {', '.join(removed) or 'no leftovers'}")
+        else:
+            step.detail = "nothing was up"
 
 
 def remove_leftovers(config: configmod.LabConfig, run: Run) -> list[str]:
@@ -256,12 +256,7 @@ def destroy(path: str, everything: bool) -> None:
     """Remove everything the lab made; caches stay unless `everything`."""
     config = load_config(path)
     with lab_run(config, "destroy") as run:
-        with run.step("nodes: vagrant destroy") as step:
-            had = nodes.destroy(config, run)
-            removed = remove_leftovers(config, run) + libvirt.remove_networks(config.name, run)
-            step.detail = "destroyed" if had or removed else "nothing was up"
-            if had or removed:
-                step.changed()
+        destroy_nodes(config, run)
         if everything:
             with run.step("caches: images and apt cache") as step:
                 gone = remove_caches(config, run)
@@ -269,7 +264,6 @@ def destroy(path: str, everything: bool) -> None:
 
 
 def remove_caches(config: configmod.LabConfig, run: Run) -> list[str]:
-    import shutil
     gone = []
     if host.docker_engine_running():
         client = docker.from_env()
@@ -338,9 +332,9 @@ def status_data(config: configmod.LabConfig) -> dict:
         svc = c.manager.run(f"docker stack services {config.stack_name} --format '{{{{json .}}}}'",
                             hide=True, warn=True)
         for row in map(json.loads, svc.stdout.splitlines() if svc.ok else []):
-            running_, wanted = row["Replicas"].split(" ")[0].split("/")
-            data["services"].append({"name": row["Name"], "replicas_wanted": int(wanted),
-                                     "replicas_running": int(running_)})
+            running_, wanted = deploy.replicas(row)
+            data["services"].append({"name": row["Name"], "replicas_wanted": wanted,
+                                     "replicas_running": running_})
     for n in config.nodes:
         row = swarm_rows.get(n.name, {})
         data["nodes"].append({
@@ -351,8 +345,7 @@ def status_data(config: configmod.LabConfig) -> dict:
         })
     caps_file = latest_capabilities(state)
     if caps_file:
-        from .probe import Capabilities
-        data["stand_ins"] = Capabilities(**json.loads(caps_file.read_text())).stand_ins()
+        data["stand_ins"] = probe.Capabilities(**json.loads(caps_file.read_text())).stand_ins()
     if c:
         c.close()
     return data

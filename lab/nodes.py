@@ -7,7 +7,6 @@ A later run first tries the kept settings: when every node answers, Vagrant
 """
 from __future__ import annotations
 
-import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -289,7 +288,7 @@ def destroy(config: LabConfig, run: Run) -> bool:
 
 
 def describe(config: LabConfig, machines: list[MachineState]) -> list[dict]:
-    """Rows for the status table and lab.status --json."""
+    """Rows for the lab.nodes.status table."""
     kept = kept_cluster(config)
     by_name = {m.name: m for m in machines}
     rows = []
@@ -300,6 +299,3 @@ def describe(config: LabConfig, machines: list[MachineState]) -> list[dict]:
                      "state": m.state if m else "unknown", "ssh_port": port})
     return rows
 
-
-def dump_json(rows: list[dict]) -> str:
-    return json.dumps(rows, indent=2)

@@ -3,7 +3,6 @@
 a line of its own; all of them run, and the command fails if any failed."""
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import xml.etree.ElementTree as ET
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from .. import stack
 from ..runlog import LabError
-from ..steps import Context, swarm
+from ..steps import Context, app_images, swarm
 from ..steps.deploy import lagging, render
 from . import browser
 from .http import request, wait_for
@@ -59,10 +58,7 @@ def check_services(ctx: Context) -> str:
 
 
 def check_catalog(ctx: Context) -> str:
-    out = ctx.manager_sh(f"curl -fsS http://{ctx.config.registry}/v2/_catalog", teach=False)
-    listed = json.loads(out.out).get("repositories") or []
-    missing = [n for n in APP_IMAGES if n not in listed]
-    expect(not missing, f"catalog lacks {', '.join(missing)}")
+    app_images.check_catalog(ctx, APP_IMAGES)
     return f"catalog lists {', '.join(APP_IMAGES)}"
 
 

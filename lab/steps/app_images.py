@@ -14,6 +14,7 @@ from pathlib import Path
 from ..build import build, ensure_base, inputs, tree
 from ..images import INPUTS_LABEL
 from ..runlog import LabError
+from .registry import catalog_from
 from . import Context
 
 
@@ -100,11 +101,13 @@ def build_all(ctx: Context, names: list[str]) -> None:
     check_catalog(ctx, names)
 
 
-def check_catalog(ctx: Context, names: list[str]) -> None:
+def check_catalog(ctx: Context, names: list[str] | tuple[str, ...]) -> list[str]:
     """Tutorial step 7's check: curl http://<manager>:4000/v2/_catalog lists them."""
-    out = ctx.manager_sh(f"curl -fsS http://{ctx.config.registry}/v2/_catalog")
-    listed = json.loads(out.out).get("repositories") or []
-    missing = [n for n in names if n not in listed]
-    if missing:
-        raise LabError(f"the registry catalog does not list {', '.join(missing)}",
-                       command=f"curl http://{ctx.config.registry}/v2/_catalog", output=out.out)
+    ctx.run.show_command(ctx.config.manager.name, f"curl http://{ctx.config.registry}/v2/_catalog")
+    listed = catalog_from(ctx, ctx.config.manager.name)
+    missing = [n for n in names if n not in (listed or [])]
+    if listed is None or missing:
+        raise LabError("the registry catalog " + ("does not answer" if listed is None
+                                                   else f"does not list {', '.join(missing)}"),
+                       command=f"curl http://{ctx.config.registry}/v2/_catalog", output=json.dumps(listed))
+    return listed

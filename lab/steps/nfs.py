@@ -86,7 +86,6 @@ def apply(ctx: Context, step, missing) -> None:
         # are created. A node missing it was created by hand or another Vagrantfile.
         raise LabError(f"{'; '.join(missing)}",
                        hint="recreate the nodes: invoke lab.nodes.destroy && invoke lab.up")
-    m = ctx.config.manager
     for node, command in teach(ctx):
         ctx.run.show_command(node, command)
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"

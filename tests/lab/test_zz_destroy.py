@@ -1,5 +1,4 @@
 """Last: destroy, then ask Docker and Vagrant (not the lab) what is left."""
-import json
 import subprocess
 
 import pytest
