@@ -17,8 +17,8 @@ from . import Context
 SECRETS = ("db_password", "access_token_key", "refresh_token_key")
 STAMP = "/var/lib/lab-stack.sha256"
 CONVERGE_SECONDS = 300
-# A deploy normally converges in 10-30 s here; past this, look for services
-# whose stopped tasks swarm will not replace by itself.
+# A deploy normally converges in 10-30 s here; past this (and as often again),
+# look for services whose stopped tasks swarm will not replace by itself.
 NUDGE_AFTER = 45
 # Emulated VMs pull and start the images many times slower: the host side
 # that knows it (lab.libvirt) raises the limit through this variable.
@@ -176,12 +176,12 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None =
     wanted = stack.expected_replicas(rendered, workers=len(ctx.config.workers))
     done: set[str] = set()
     start = time.monotonic()
-    nudged = False
+    next_nudge = start + NUDGE_AFTER
     while time.monotonic() < deadline:
         behind = lagging(ctx, rendered)
-        if behind and not nudged and time.monotonic() - start > NUDGE_AFTER:
+        if behind and time.monotonic() > next_nudge:
             restart_stopped(ctx, behind)
-            nudged = True
+            next_nudge = time.monotonic() + NUDGE_AFTER
         for svc in wanted:
             if svc not in behind and svc not in done:
                 done.add(svc)
@@ -201,15 +201,26 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None =
         hint="the task states above say why (REJECTED, FAILED...); fix it and run lab.up again")
 
 
-def restart_stopped(ctx: Context, behind: dict[str, str]) -> None:
+def restart_stopped(ctx: Context, behind: dict[str, str]) -> list[str]:
     """With the tutorial's `restart_policy: on-failure`, a task that exited 0
     (its node's engine was stopped or reinstalled) is never replaced, and the
-    service stays short of its replicas. Force new tasks for those services."""
-    present = service_rows(ctx)
-    for name in (n for n in behind if n in present):
+    service stays short of its replicas. Force new tasks for those services,
+    and only those: a service whose tasks swarm still means to run (pulling,
+    starting) is slow, not stuck, and forcing it would throw its pulls away."""
+    rows = service_rows(ctx)
+    forced = []
+    for name in (n for n in behind if n in rows):
         full = f"{ctx.config.stack_name}_{name}"
-        ctx.run.note(f"{full} is short of replicas with no task starting: forcing new tasks")
+        _, desired = replicas(rows[name])
+        meant = ctx.manager_sh(f"docker service ps -q --filter desired-state=running {full}",
+                               check=False, teach=False).stdout.split()
+        if len(meant) >= desired:
+            continue
+        ctx.run.note(f"{full}: {len(meant)} of {desired} tasks meant to run, none on its way for the rest: "
+                     "forcing new tasks")
         ctx.manager_sh(f"docker service update --force --detach {full}", check=False)
+        forced.append(name)
+    return forced
 
 
 def converge(ctx: Context) -> stack.Rendered:
