@@ -1,0 +1,53 @@
+"""Which lagging services lab.up forces new tasks for: the logic only, with
+the manager's answers given (the real case runs in tests/lab/test_faults.py)."""
+import json
+from types import SimpleNamespace
+
+from lab.steps import deploy
+
+
+class Manager:
+    """Answers `docker stack services` and `docker service ps` as a manager
+    would, and records every `docker service update`."""
+
+    def __init__(self, replicas: dict[str, str], meant: dict[str, int]):
+        self.replicas, self.meant, self.updates = replicas, meant, []
+
+    def __call__(self, command, **_):
+        if command.startswith("docker stack services"):
+            out = "\n".join(json.dumps({"Name": f"musicapp_{n}", "Replicas": r}) for n, r in self.replicas.items())
+        elif command.startswith("docker service ps"):
+            name = command.split()[-1].removeprefix("musicapp_")
+            out = "\n".join(f"task{i}" for i in range(self.meant[name]))
+        else:
+            self.updates.append(command)
+            out = ""
+        return SimpleNamespace(stdout=out, ok=True)
+
+
+def context(manager):
+    notes = []
+    run = SimpleNamespace(note=notes.append)
+    return SimpleNamespace(config=SimpleNamespace(stack_name="musicapp"), manager_sh=manager, run=run), notes
+
+
+def test_a_service_whose_tasks_are_still_pulling_is_left_alone():
+    manager = Manager({"backend": "0/2", "db": "0/1"}, meant={"backend": 2, "db": 1})
+    ctx, notes = context(manager)
+    assert deploy.restart_stopped(ctx, {"backend": "0/2", "db": "0/1"}) == []
+    assert manager.updates == [] and notes == []
+
+
+def test_a_service_with_a_task_that_exited_and_none_coming_is_forced():
+    manager = Manager({"backend": "1/2", "frontend": "1/2"}, meant={"backend": 1, "frontend": 2})
+    ctx, notes = context(manager)
+    assert deploy.restart_stopped(ctx, {"backend": "1/2", "frontend": "1/2"}) == ["backend"]
+    assert manager.updates == ["docker service update --force --detach musicapp_backend"]
+    assert "musicapp_backend: 1 of 2 tasks meant to run" in notes[0]
+
+
+def test_a_service_the_stack_no_longer_has_is_not_touched():
+    manager = Manager({"backend": "2/2"}, meant={"backend": 2})
+    ctx, _ = context(manager)
+    assert deploy.restart_stopped(ctx, {"gone": "0/1"}) == []
+    assert manager.updates == []
