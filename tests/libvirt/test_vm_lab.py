@@ -7,7 +7,8 @@ from lab import box
 from .conftest import invoke, last_run, on
 
 
-def test_box_build_again_is_cached_in_seconds(config):
+def test_box_build_again_is_cached_in_seconds(config, lab_up):
+    # After lab.up, which builds the box when its inputs changed.
     result = invoke("lab.box.build", timeout=600)
     assert f"cached ({box.box_name(config.name)})" in result.stdout
 
