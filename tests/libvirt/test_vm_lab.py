@@ -103,11 +103,30 @@ def test_login_page_and_api_answer_through_127_0_0_1(lab_up, config):
         assert r.status == 200
 
 
+def test_status_shows_libvirt_every_node_ready_and_no_stand_in(lab_up, config):
+    status = json.loads(invoke("lab.status", "--json").stdout)
+    assert status["provider"] == "libvirt" and status["stand_ins"] == [], status
+    assert all(n["state"] == "running" and n["swarm_status"] == "Ready" for n in status["nodes"]), status["nodes"]
+    assert all(s["replicas_running"] == s["replicas_wanted"] for s in status["services"]), status["services"]
+
+
+def test_lab_check_is_green_on_the_vms(lab_up):
+    """Swarm, replicas, registry, pages, API flow, chromium, and the data-move
+    drill (the db task moves to another worker and keeps its data over NFS)."""
+    result = invoke("lab.check", check=False, timeout=1800)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
 def test_a_second_lab_up_changes_nothing(lab_up):
     invoke("lab.up")
     _, steps = last_run()
     changed = [s["name"] for s in steps if s["outcome"] != "ok"]
     assert not changed, changed
+    # The report of that run: every step, none with a stand-in.
+    report = invoke("lab.report").stdout
+    assert "stack" in report and "smoke" in report, report
+    for word in ("shared directory", "mesh", "dnsrr"):
+        assert word not in report, (word, report)
 
 
 def test_zz_destroy_leaves_no_domain_network_or_volume(config, lab_up):
