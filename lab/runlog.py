@@ -60,7 +60,8 @@ class Run:
 
     def __init__(self, state_dir: Path, command: str, *, explain: bool = False,
                  console: Console | None = None):
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        self.started = datetime.now(timezone.utc)
+        stamp = self.started.strftime("%Y%m%dT%H%M%S.%fZ")
         self.dir = state_dir / "runs" / f"{stamp}-{command.replace('.', '-')}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.command = command
@@ -80,7 +81,8 @@ class Run:
     def _write_meta(self) -> None:
         (self.dir / "run.json").write_text(json.dumps({
             "command": self.command,
-            "started": datetime.now(timezone.utc).isoformat(),
+            "started": self.started.isoformat(),
+            "updated": datetime.now(timezone.utc).isoformat(),
             "result": self.result,
             "steps": len(self.steps),
         }, indent=2) + "\n")
