@@ -25,7 +25,9 @@ from .steps import app_images, daemon_json, deploy, docker as docker_step, nfs, 
 
 CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
 # Pulling the five images into emulated workers alone takes several minutes.
-EMULATED_CONVERGE_SECONDS = 1500
+# Emulated VMs pull, start and move tasks many times slower than containers:
+# every wait of the lab is this many times longer there.
+EMULATED_PATIENCE = 5
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -129,7 +131,6 @@ def libvirt_host(config: configmod.LabConfig, run: Run) -> dict[str, str]:
     run.note(f"libvirt driver: {accel.driver} ({accel.why})")
     if accel.emulated:
         run.note("the VMs run emulated, without KVM: expect every step to be many times slower than on a workstation")
-        os.environ.setdefault(deploy.CONVERGE_ENV, str(EMULATED_CONVERGE_SECONDS))
     return accel.env()
 
 
@@ -141,7 +142,17 @@ def cluster_context(config: configmod.LabConfig, cluster: nodes.Cluster, run: Ru
     for line in caps.stand_ins():
         run.note(f"stand-in: {line}")
     resolver = host.host_resolver() if not caps.own_resolver else ""
-    return Context(config, cluster, caps, run, resolver, nodes.state_dir(config))
+    return Context(config, cluster, caps, run, resolver, nodes.state_dir(config), patience(config))
+
+
+def patience(config: configmod.LabConfig) -> float:
+    """EMULATED_PATIENCE for libvirt VMs without KVM, else 1 (see Context)."""
+    state = nodes.state_dir(config)
+    chosen = state / "provider.json"
+    if not chosen.exists() or json.loads(chosen.read_text()).get("provider") != "libvirt":
+        return 1.0
+    accel = libvirt.acceleration(box.paths(state, config.name).boot, state / "kvm")
+    return float(EMULATED_PATIENCE) if accel.emulated else 1.0
 
 
 def run_cluster_steps(ctx: Context) -> None:

@@ -179,25 +179,26 @@ def check_data_survives_a_move(ctx: Context) -> str:
     before = db_task_node(ctx)
     expect(before is not None, "the db task is not running")
     ctx.manager_sh(f"docker node update --availability drain {before}")
+    limit = 120 * ctx.patience
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + limit
         after = None
         while time.monotonic() < deadline:
             after = db_task_node(ctx)
             if after and after != before:
                 break
             time.sleep(1)
-        expect(after and after != before, f"the db task did not move off {before} within 120s")
-        answer = wait_for(f"{ctx.config.api_url}health", 90)
+        expect(after and after != before, f"the db task did not move off {before} within {limit:.0f}s")
+        answer = wait_for(f"{ctx.config.api_url}health", 90 * ctx.patience)
         expect(answer is not None and answer.status == 200, "the API did not get its database back")
         login(ctx, user)
     finally:
         ctx.manager_sh(f"docker node update --availability active {before}")
-        settle(ctx)
+        settle(ctx, 90 * ctx.patience)
     return f"db moved {before} -> {after}; {user['username']} logged in again"
 
 
-def settle(ctx: Context, seconds: int = 90) -> None:
+def settle(ctx: Context, seconds: float) -> None:
     """Draining moved every task of that node, not only the db: leave the lab
     as the drill found it, every service at full replicas again."""
     rendered = render(ctx)

@@ -26,6 +26,9 @@ class Context:
     run: Run
     resolver: str
     state_dir: Path
+    # How many times longer than on containers the lab's waits may last
+    # (convergence, the data-move drill): > 1 for VMs that run emulated.
+    patience: float = 1.0
 
     def sh(self, node: str, command: str, **kw):
         return sh(self.run, self.cluster[node], node, command, **kw)

@@ -20,8 +20,7 @@ CONVERGE_SECONDS = 300
 # A deploy normally converges in 10-30 s here; past this (and as often again),
 # look for services whose stopped tasks swarm will not replace by itself.
 NUDGE_AFTER = 45
-# Emulated VMs pull and start the images many times slower: the host side
-# that knows it (lab.libvirt) raises the limit through this variable.
+# Overrides the limit (CONVERGE_SECONDS times the context's patience).
 CONVERGE_ENV = "LAB_CONVERGE_SECONDS"
 
 
@@ -171,7 +170,7 @@ def deploy(ctx: Context, rendered: stack.Rendered, attempts: int = 3) -> None:
 def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None = None) -> None:
     """A line per service as it reaches its replicas; on timeout, the tasks
     of the ones that did not, with their states (docker service ps)."""
-    seconds = seconds or int(os.environ.get(CONVERGE_ENV, CONVERGE_SECONDS))
+    seconds = seconds or int(os.environ.get(CONVERGE_ENV, CONVERGE_SECONDS * ctx.patience))
     deadline = time.monotonic() + seconds
     wanted = stack.expected_replicas(rendered, workers=len(ctx.config.workers))
     done: set[str] = set()

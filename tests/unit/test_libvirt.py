@@ -109,3 +109,15 @@ def test_a_scratch_dir_still_mounted_is_never_deleted(monkeypatch, tmp_path, run
 
 def test_box_inputs_change_with_the_mirror():
     assert box.inputs("http://a.example/debian") != box.inputs("http://b.example/debian")
+
+
+@pytest.mark.parametrize("provider, kvm, expected", [
+    ("docker", "no", 1.0), ("libvirt", "yes", 1.0), ("libvirt", "no", 5.0)])
+def test_the_lab_waits_longer_only_for_emulated_vms(tmp_path, monkeypatch, provider, kvm, expected):
+    from lab import commands, config as cfg
+    path = tmp_path / "lab.yaml"
+    path.write_text((Path(__file__).resolve().parents[2] / "lab.libvirt.yaml").read_text())
+    (tmp_path / ".lab").mkdir()
+    (tmp_path / ".lab" / "provider.json").write_text(f'{{"provider": "{provider}", "why": "test"}}')
+    monkeypatch.setenv("LAB_KVM", kvm)
+    assert commands.patience(cfg.load(path)) == expected
