@@ -54,7 +54,7 @@ def wait_until(driver, condition, what: str, seconds: float = 15) -> None:
 
 
 def register_and_login(driver, web_url: str, username: str, password: str, fullname: str,
-                       screenshot: Path) -> str:
+                       screenshot: Path, wait: float = 15) -> str:
     """The newcomer's path: /login -> register -> log in -> "Login as <fullname>"."""
     from selenium.webdriver.common.by import By
 
@@ -69,13 +69,13 @@ def register_and_login(driver, web_url: str, username: str, password: str, fulln
 
     driver.get(web_url + "login")
     driver.find_element(By.LINK_TEXT, "Register new account").click()
-    wait_until(driver, lambda: driver.current_url.endswith("/register"), "the register page")
+    wait_until(driver, lambda: driver.current_url.endswith("/register"), "the register page", wait)
     fill({"username": username, "password": password, "fullname": fullname})
     driver.find_element(By.ID, "register-button").click()
     wait_until(driver, lambda: "/login" in driver.current_url and driver.find_elements(By.ID, "login-button"),
-               "the login page after registering")
+               "the login page after registering", wait)
     fill({"username": username, "password": password})
     driver.find_element(By.ID, "login-button").click()
-    wait_until(driver, lambda: text("current-user") == f"Login as {fullname}", f"'Login as {fullname}'")
+    wait_until(driver, lambda: text("current-user") == f"Login as {fullname}", f"'Login as {fullname}'", wait)
     driver.save_screenshot(str(screenshot))
     return text("current-user")

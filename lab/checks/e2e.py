@@ -111,7 +111,8 @@ def check_login_page(ctx: Context) -> str:
 
 def api(ctx: Context, method: str, path: str, body=None, token=None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return request(method, ctx.config.api_url + path.lstrip("/"), body, headers, timeout=10)
+    # bcrypt (register, login) is many times slower on emulated VMs.
+    return request(method, ctx.config.api_url + path.lstrip("/"), body, headers, timeout=10 * ctx.patience)
 
 
 def new_user(ctx: Context, tag: str) -> dict:
@@ -212,7 +213,8 @@ def check_browser(ctx: Context) -> str:
     shot = ctx.run.dir / "login-as.png"
     with browser.chromium() as driver:
         text = browser.register_and_login(driver, ctx.config.web_url, f"browser-{tag}", secrets.token_urlsafe(10),
-                                          f"Browser {tag}", shot)
+                                          f"Browser {tag}", shot,
+                                          wait=15 * ctx.patience)
     return f"chromium saw {text!r}; screenshot {shot}"
 
 
