@@ -109,6 +109,9 @@ def bring_nodes_up(config: configmod.LabConfig, run: Run) -> nodes.Cluster:
                     client, config.name, config.root / "provision" / "node", run, step)
     elif provider == "libvirt":
         env.update(libvirt_host(config, run))
+    if provider in ("libvirt", "virtualbox"):
+        stopped = [m.name for m in nodes.status(config) if m.state != "running"]
+        host.check_vm_memory(config, stopped, emulated=env.get("LAB_LIBVIRT_DRIVER") == "qemu")
     with run.step(f"nodes: vagrant up ({len(config.nodes)} nodes)") as step:
         return nodes.up(config, provider, run, step, env)
 

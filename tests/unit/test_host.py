@@ -1,10 +1,12 @@
 """Provider choice, mirror and ssh-config parsing: logic only, no Docker."""
 from pathlib import Path
 
+import pytest
 import yaml
 
 from lab import config as cfg
 from lab import host, nodes
+from lab.runlog import LabError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,3 +79,24 @@ def test_teaching_mode_prints_each_command_with_its_node(tmp_path):
     assert "manager$ docker swarm init --advertise-addr 192.168.56.10" in out.getvalue()
     assert quiet.getvalue() == ""
     assert "[manager]$ docker swarm init" in (run.dir / "run.log").read_text()
+
+
+def test_vms_that_do_not_fit_in_the_hosts_memory_are_refused_with_the_numbers():
+    lab = cfg.load(ROOT / "lab.libvirt.yaml")
+    names = [n.name for n in lab.nodes]
+    # 4 x (1536 + 1024) emulated
+    host.check_vm_memory(lab, names, emulated=True, available=10240)
+    with pytest.raises(LabError) as err:
+        host.check_vm_memory(lab, names, emulated=True, available=10239)
+    text = str(err.value)
+    assert "need 10240 MiB" in text and "manager 1536 + worker1 1536" in text and "10239 MiB available" in text
+    assert "nodes[].memory in lab.libvirt.yaml" in err.value.hint
+    # Under KVM the same VMs cost less; running ones are not counted again.
+    host.check_vm_memory(lab, names, emulated=False, available=7168)
+    host.check_vm_memory(lab, ["worker3"], emulated=True, available=2560)
+
+
+def test_mem_available_is_read_from_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:    8388608 kB\n")
+    assert host.mem_available_mib(meminfo) == 8192
