@@ -92,7 +92,9 @@ def test_vms_that_do_not_fit_in_the_hosts_memory_are_refused_with_the_numbers():
     assert "need 10240 MiB" in text and "manager 1536 + worker1 1536" in text and "10239 MiB available" in text
     assert "nodes[].memory in lab.libvirt.yaml" in err.value.hint
     # Under KVM the same VMs cost less; running ones are not counted again.
-    host.check_vm_memory(lab, names, emulated=False, available=7168)
+    host.check_vm_memory(lab, names, emulated=False, available=6144)
+    with pytest.raises(LabError):
+        host.check_vm_memory(lab, names, emulated=False, available=6143)
     host.check_vm_memory(lab, ["worker3"], emulated=True, available=2560)
 
 
