@@ -188,7 +188,7 @@ def check_data_survives_a_move(ctx: Context) -> str:
             after = db_task_node(ctx)
             if after and after != before:
                 break
-            time.sleep(1)
+            time.sleep(ctx.patience)
         expect(after and after != before, f"the db task did not move off {before} within {limit:.0f}s")
         answer = wait_for(f"{ctx.config.api_url}health", 90 * ctx.patience)
         expect(answer is not None and answer.status == 200, "the API did not get its database back")
@@ -205,7 +205,7 @@ def settle(ctx: Context, seconds: float) -> None:
     rendered = render(ctx)
     deadline = time.monotonic() + seconds
     while lagging(ctx, rendered) and time.monotonic() < deadline:
-        time.sleep(1)
+        time.sleep(ctx.patience)
 
 
 def check_browser(ctx: Context) -> str:

@@ -175,12 +175,12 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None =
     wanted = stack.expected_replicas(rendered, workers=len(ctx.config.workers))
     done: set[str] = set()
     start = time.monotonic()
-    next_nudge = start + NUDGE_AFTER
+    next_nudge = start + NUDGE_AFTER * ctx.patience
     while time.monotonic() < deadline:
         behind = lagging(ctx, rendered)
         if behind and time.monotonic() > next_nudge:
             restart_stopped(ctx, behind)
-            next_nudge = time.monotonic() + NUDGE_AFTER
+            next_nudge = time.monotonic() + NUDGE_AFTER * ctx.patience
         for svc in wanted:
             if svc not in behind and svc not in done:
                 done.add(svc)
@@ -188,7 +188,9 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None =
                              f"({time.monotonic() - start:.0f}s)")
         if not behind:
             return
-        time.sleep(1)
+        # Each poll is a few docker commands on the manager: on an emulated
+        # manager they would take the CPU its registry needs to serve the pulls.
+        time.sleep(ctx.patience)
     behind = lagging(ctx, rendered)
     tasks = "\n".join(
         ctx.manager_sh(f"docker service ps --no-trunc {ctx.config.stack_name}_{svc}", check=False,
