@@ -56,7 +56,8 @@ def invoke(*args: str) -> tuple[float, list[dict], float]:
     seconds = time.monotonic() - start
     if result.returncode != 0:
         raise SystemExit(f"invoke {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
-    latest = ROOT / ".lab" / "runs" / "latest" / "steps.jsonl"
+    from .config import load
+    latest = ROOT / ".lab" / "runs" / f"latest-{load(ROOT / 'lab.yaml').name}" / "steps.jsonl"
     steps = [json.loads(l) for l in latest.read_text().splitlines()] if latest.exists() else []
     return seconds, steps, mem.peak
 

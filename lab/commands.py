@@ -42,7 +42,7 @@ def load_config(path: str) -> configmod.LabConfig:
 @contextmanager
 def lab_run(config: configmod.LabConfig, command: str, explain: bool = False):
     """A run with its record; a LabError ends it with a clear message, exit 1."""
-    run = Run(nodes.state_dir(config), command, explain=explain, console=console)
+    run = Run(nodes.state_dir(config), command, explain=explain, console=console, lab=config.name)
     try:
         yield run
     except LabError as exc:
@@ -59,7 +59,8 @@ def lab_run(config: configmod.LabConfig, command: str, explain: bool = False):
 def provider_for(config: configmod.LabConfig, run: Run) -> str:
     choice = host.choose_provider(config)
     run.note(f"provider: {choice.name} ({choice.why})")
-    state = nodes.state_dir(config) / "provider.json"
+    state = nodes.own_dir(config) / "provider.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"provider": choice.name, "why": choice.why}) + "\n")
     return choice.name
 
@@ -151,7 +152,7 @@ def cluster_context(config: configmod.LabConfig, cluster: nodes.Cluster, run: Ru
 def patience(config: configmod.LabConfig) -> float:
     """EMULATED_PATIENCE for libvirt VMs without KVM, else 1 (see Context)."""
     state = nodes.state_dir(config)
-    chosen = state / "provider.json"
+    chosen = nodes.own_dir(config) / "provider.json"
     if not chosen.exists() or json.loads(chosen.read_text()).get("provider") != "libvirt":
         return 1.0
     accel = libvirt.acceleration(box.paths(state, config.name).boot, state / "kvm")
@@ -326,7 +327,8 @@ def check(path: str, junit: str | None, drill: bool, real_browser: bool) -> None
 def status_data(config: configmod.LabConfig) -> dict:
     """Everything lab.status shows; the JSON keys are documented in the README."""
     state = nodes.state_dir(config)
-    provider = json.loads((state / "provider.json").read_text()) if (state / "provider.json").exists() else {}
+    chosen = nodes.own_dir(config) / "provider.json"
+    provider = json.loads(chosen.read_text()) if chosen.exists() else {}
     machines = {m.name: m.state for m in nodes.status(config)}
     data = {
         "provider": provider.get("provider"),
@@ -335,7 +337,7 @@ def status_data(config: configmod.LabConfig) -> dict:
         "nodes": [],
         "services": [],
         "urls": {"web": f"{config.web_url}login", "api": config.api_url},
-        "last_run": last_run(state),
+        "last_run": last_run(state, config.name),
     }
     c = nodes.kept_cluster(config)
     down = set(nodes.unreachable(c, config.nodes)) if c else {n.name for n in config.nodes}
@@ -357,7 +359,7 @@ def status_data(config: configmod.LabConfig) -> dict:
             "ssh": n.name not in down,
             "swarm_status": row.get("Status"), "availability": row.get("Availability"),
         })
-    caps_file = latest_capabilities(state)
+    caps_file = latest_capabilities(state, config.name)
     if caps_file:
         data["stand_ins"] = probe.Capabilities(**json.loads(caps_file.read_text())).stand_ins()
     if c:
@@ -365,9 +367,19 @@ def status_data(config: configmod.LabConfig) -> dict:
     return data
 
 
-def last_run(state: Path) -> dict | None:
-    runs = sorted((state / "runs").glob("*-*")) if (state / "runs").exists() else []
-    runs = [r for r in runs if (r / "run.json").exists() and r.name != "latest"]
+def lab_runs(state: Path, lab: str) -> list[Path]:
+    """Run folders of this lab, oldest first (runs recorded before run.json
+    named its lab count for every lab)."""
+    found = []
+    for folder in sorted((state / "runs").glob("2*-*")) if (state / "runs").exists() else []:
+        meta = folder / "run.json"
+        if meta.exists() and json.loads(meta.read_text()).get("lab") in (None, lab):
+            found.append(folder)
+    return found
+
+
+def last_run(state: Path, lab: str) -> dict | None:
+    runs = lab_runs(state, lab)
     if not runs:
         return None
     meta = json.loads((runs[-1] / "run.json").read_text())
@@ -375,8 +387,8 @@ def last_run(state: Path) -> dict | None:
             "dir": str(runs[-1])}
 
 
-def latest_capabilities(state: Path) -> Path | None:
-    found = sorted((state / "runs").glob("*/capabilities.json")) if (state / "runs").exists() else []
+def latest_capabilities(state: Path, lab: str) -> Path | None:
+    found = [r / "capabilities.json" for r in lab_runs(state, lab) if (r / "capabilities.json").exists()]
     return found[-1] if found else None
 
 
@@ -424,7 +436,7 @@ def down(path: str) -> None:
 def report(path: str) -> None:
     from .runlog import read_steps
     config = load_config(path)
-    lr = last_run(nodes.state_dir(config))
+    lr = last_run(nodes.state_dir(config), config.name)
     if not lr:
         console.print("no run recorded yet: run `invoke lab.up`")
         return

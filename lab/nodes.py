@@ -1,6 +1,6 @@
 """The machines: vagrant up / status / destroy, and SSH to each of them.
 
-`vagrant ssh-config` is asked once for all nodes and kept in .lab/ssh_config;
+`vagrant ssh-config` is asked once for all nodes and kept in .lab/labs/<name>/ssh_config;
 every later step reaches the nodes through the Fabric connections made from it.
 A later run first tries the kept settings: when every node answers, Vagrant
 (several seconds per call) is not asked again.
@@ -43,8 +43,21 @@ def state_dir(config: LabConfig) -> Path:
     return config.root / ".lab"
 
 
+def own_dir(config: LabConfig) -> Path:
+    """What belongs to one lab only (its provider, its ssh-config): a second
+    lab file (lab.libvirt.yaml beside lab.yaml) keeps its own."""
+    return state_dir(config) / "labs" / config.name
+
+
 def ssh_config_path(config: LabConfig) -> Path:
-    return state_dir(config) / "ssh_config"
+    return own_dir(config) / "ssh_config"
+
+
+def vagrant_dotfile(config: LabConfig) -> Path:
+    """Vagrant's machine folder: .vagrant for lab.yaml, .vagrant-<name> for any
+    other lab file. Vagrant keeps one provider per machine name in a folder, so
+    two labs whose nodes are both called manager, worker1... need two."""
+    return config.root / (".vagrant" if config.path.name == "lab.yaml" else f".vagrant-{config.name}")
 
 
 def parse_ssh_config(text: str) -> dict[str, SSHSettings]:
@@ -90,7 +103,8 @@ class Vagrant:
     def __init__(self, config: LabConfig, run: Run | None = None, env: dict | None = None):
         self.config = config
         # The Vagrantfile reads the same lab.yaml the lab was given.
-        self.env = vagrant_env() | {"LAB_CONFIG": str(config.path)} | (env or {})
+        self.env = vagrant_env() | {"LAB_CONFIG": str(config.path),
+                                    "VAGRANT_DOTFILE_PATH": str(vagrant_dotfile(config))} | (env or {})
         log = vagrant.make_file_cm(str(run.log_path)) if run else vagrant.devnull_cm
         self.v = vagrant.Vagrant(str(config.root), env=self.env, out_cm=log, err_cm=log)
 
@@ -187,10 +201,11 @@ def console_log(config: LabConfig, node: str) -> Path:
 
 
 def console_hint(config: LabConfig, node: str) -> str:
+    by_hand = f"invoke lab.ssh {node}" + ("" if config.path.name == "lab.yaml" else f" --config {config.path.name}")
     log = console_log(config, node)
     if log.exists():
-        return f"read its console log: {log} (or vagrant ssh {node})"
-    return f"see its console with: docker logs {config.name}-{node} (or vagrant ssh {node})"
+        return f"read its console log: {log} (or {by_hand})"
+    return f"see its console with: docker logs {config.name}-{node} (or {by_hand})"
 
 
 def up(config: LabConfig, provider: str, run: Run, step, env: dict | None = None) -> Cluster:

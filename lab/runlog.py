@@ -59,7 +59,8 @@ class Run:
     """One invocation of the lab (lab.up, lab.check, ...) and its record."""
 
     def __init__(self, state_dir: Path, command: str, *, explain: bool = False,
-                 console: Console | None = None):
+                 console: Console | None = None, lab: str | None = None):
+        self.lab = lab
         self.started = datetime.now(timezone.utc)
         stamp = self.started.strftime("%Y%m%dT%H%M%S.%fZ")
         self.dir = state_dir / "runs" / f"{stamp}-{command.replace('.', '-')}"
@@ -73,14 +74,18 @@ class Run:
         self.steps: list[Step] = []
         self.result = "running"
         self._write_meta()
-        latest = state_dir / "runs" / "latest"
-        if latest.is_symlink() or latest.exists():
-            latest.unlink()
-        latest.symlink_to(self.dir.name)
+        # runs/latest: the newest run of any lab; runs/latest-<lab>: of this one.
+        for name in ["latest"] + ([f"latest-{lab}"] if lab else []):
+            link = state_dir / "runs" / name
+            tmp = link.with_name(f".{name}.{os.getpid()}")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(self.dir.name)
+            os.replace(tmp, link)
 
     def _write_meta(self) -> None:
         (self.dir / "run.json").write_text(json.dumps({
             "command": self.command,
+            "lab": self.lab,
             "started": self.started.isoformat(),
             "updated": datetime.now(timezone.utc).isoformat(),
             "result": self.result,

@@ -12,6 +12,8 @@ from lab import config as cfg
 from tests.nodeshell import kept_cluster, on  # noqa: F401 - the test modules import `on` from here
 
 ROOT = Path(__file__).resolve().parents[2]
+# This lab's own "latest" run link (another lab file may run beside it).
+LAB_NAME = cfg.load(ROOT / "lab.yaml").name
 
 
 def invoke(*args, check=True, env=None, timeout=1800):
@@ -23,7 +25,7 @@ def invoke(*args, check=True, env=None, timeout=1800):
 
 
 def last_run_steps():
-    latest = ROOT / ".lab" / "runs" / "latest"
+    latest = ROOT / ".lab" / "runs" / f"latest-{LAB_NAME}"
     return [json.loads(line) for line in (latest / "steps.jsonl").read_text().splitlines()]
 
 
@@ -37,7 +39,7 @@ def lab_up(config):
     """`invoke lab.up` once: from nothing on a fresh machine, a no-op if already up."""
     result = invoke("lab.up")
     return {"output": result.stdout, "steps": last_run_steps(),
-            "run_dir": (ROOT / ".lab" / "runs" / "latest").resolve()}
+            "run_dir": (ROOT / ".lab" / "runs" / f"latest-{LAB_NAME}").resolve()}
 
 
 @pytest.fixture(scope="session")

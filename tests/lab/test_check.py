@@ -21,9 +21,9 @@ def test_lab_check_passes_and_writes_junit(lab_up, tmp_path):
 
 
 def test_the_browser_check_leaves_a_screenshot(lab_up):
-    from .conftest import ROOT
+    from .conftest import LAB_NAME, ROOT
     invoke("lab.check", "--no-drill")
-    shot = (ROOT / ".lab" / "runs" / "latest" / "login-as.png")
+    shot = (ROOT / ".lab" / "runs" / f"latest-{LAB_NAME}" / "login-as.png")
     assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

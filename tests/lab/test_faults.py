@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from .conftest import ROOT, invoke, last_run_steps, on
+from .conftest import LAB_NAME, ROOT, invoke, last_run_steps, on
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ def test_sigint_in_the_middle_of_lab_up_then_lab_up_converges(cluster, config):
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "lab.up"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
-    latest = ROOT / ".lab" / "runs" / "latest" / "steps.jsonl"
+    latest = ROOT / ".lab" / "runs" / f"latest-{LAB_NAME}" / "steps.jsonl"
     while time.monotonic() < deadline:
         time.sleep(0.3)
         if latest.exists() and '"image: mesh"' in latest.read_text():

@@ -42,7 +42,7 @@ def invoke(*args, check=True, timeout=3600):
 
 
 def last_run():
-    latest = ROOT / ".lab" / "runs" / "latest"
+    latest = ROOT / ".lab" / "runs" / f"latest-{cfg.load(CONFIG).name}"
     steps = [json.loads(line) for line in (latest / "steps.jsonl").read_text().splitlines()]
     return latest.resolve(), steps
 

@@ -117,7 +117,8 @@ def test_the_lab_waits_longer_only_for_emulated_vms(tmp_path, monkeypatch, provi
     from lab import commands, config as cfg
     path = tmp_path / "lab.yaml"
     path.write_text((Path(__file__).resolve().parents[2] / "lab.libvirt.yaml").read_text())
-    (tmp_path / ".lab").mkdir()
-    (tmp_path / ".lab" / "provider.json").write_text(f'{{"provider": "{provider}", "why": "test"}}')
+    own = tmp_path / ".lab" / "labs" / "vmlab"
+    own.mkdir(parents=True)
+    (own / "provider.json").write_text(f'{{"provider": "{provider}", "why": "test"}}')
     monkeypatch.setenv("LAB_KVM", kvm)
     assert commands.patience(cfg.load(path)) == expected
