@@ -69,7 +69,7 @@ def kvm_lane_ready() -> bool:
 
 def choose_provider(config: LabConfig, *, vbox=vboxmanage_works, kvm=kvm_lane_ready) -> ProviderChoice:
     if config.provider != "auto":
-        return ProviderChoice(config.provider, "set in lab.yaml")
+        return ProviderChoice(config.provider, f"set in {config.path.name}")
     if vbox():
         return ProviderChoice("virtualbox", "auto: VBoxManage works on this host")
     if kvm():

@@ -28,6 +28,8 @@ def test_auto_prefers_virtualbox_then_libvirt_then_docker():
 def test_an_explicit_provider_is_kept_and_said_why():
     choice = host.choose_provider(lab("libvirt"), vbox=lambda: True, kvm=lambda: True)
     assert (choice.name, choice.why) == ("libvirt", "set in lab.yaml")
+    second = host.choose_provider(cfg.load(ROOT / "lab.libvirt.yaml"), vbox=lambda: True, kvm=lambda: True)
+    assert second.why == "set in lab.libvirt.yaml"
 
 
 def test_mirror_is_read_from_deb822_and_one_line_sources():
