@@ -18,13 +18,15 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .config import load
+from .host import meminfo_mib
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def used_mb() -> float:
-    info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
-    kb = lambda key: int(info[key].split()[0])  # noqa: E731
-    return (kb("MemTotal") - kb("MemAvailable")) / 1024
+    info = meminfo_mib()
+    return info["MemTotal"] - info["MemAvailable"]
 
 
 class MemorySampler:
@@ -56,7 +58,6 @@ def invoke(*args: str) -> tuple[float, list[dict], float]:
     seconds = time.monotonic() - start
     if result.returncode != 0:
         raise SystemExit(f"invoke {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
-    from .config import load
     latest = ROOT / ".lab" / "runs" / f"latest-{load(ROOT / 'lab.yaml').name}" / "steps.jsonl"
     steps = [json.loads(l) for l in latest.read_text().splitlines()] if latest.exists() else []
     return seconds, steps, mem.peak
@@ -73,7 +74,6 @@ def api_throughput(seconds: int = 10) -> str:
     """A bounded load (at most `seconds`, loopback only) with wrk when installed."""
     import shutil
 
-    from .config import load
     if not shutil.which("wrk"):
         return "not measured (apt-get install wrk)"
     url = f"{load(ROOT / 'lab.yaml').api_url}health"

@@ -208,11 +208,21 @@ VM_OVERHEAD_MIB = 0
 EMULATED_VM_OVERHEAD_MIB = 1024
 
 
-def mem_available_mib(meminfo: Path = Path("/proc/meminfo")) -> int:
+def meminfo_mib(meminfo: Path = Path("/proc/meminfo")) -> dict[str, float]:
+    """/proc/meminfo's kB lines, in MiB, by name (MemTotal, MemAvailable, ...)."""
+    found = {}
     for line in meminfo.read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) // 1024
-    raise LabError(f"no MemAvailable line in {meminfo}")
+        key, _, value = line.partition(":")
+        if value.strip().endswith(" kB"):
+            found[key] = int(value.split()[0]) / 1024
+    return found
+
+
+def mem_available_mib(meminfo: Path = Path("/proc/meminfo")) -> int:
+    available = meminfo_mib(meminfo).get("MemAvailable")
+    if available is None:
+        raise LabError(f"no MemAvailable line in {meminfo}")
+    return int(available)
 
 
 def check_vm_memory(config: LabConfig, starting: list[str], emulated: bool, available: int | None = None) -> None:
