@@ -110,9 +110,6 @@ def bring_nodes_up(config: configmod.LabConfig, run: Run) -> nodes.Cluster:
                     client, config.name, config.root / "provision" / "node", run, step)
     elif provider == "libvirt":
         env.update(libvirt_host(config, run))
-    if provider in ("libvirt", "virtualbox"):
-        stopped = [m.name for m in nodes.status(config) if m.state != "running"]
-        host.check_vm_memory(config, stopped, emulated=env.get("LAB_LIBVIRT_DRIVER") == "qemu")
     with run.step(f"nodes: vagrant up ({len(config.nodes)} nodes)") as step:
         return nodes.up(config, provider, run, step, env)
 
@@ -130,8 +127,7 @@ def libvirt_host(config: configmod.LabConfig, run: Run) -> dict[str, str]:
             step.changed("; ".join(done))
     with run.step(f"box: {box.box_name(config.name)} (Debian 12, built here)") as step:
         box.build(nodes.state_dir(config), config.name, host.debian_mirror(), host.vagrant_env(), run, step)
-    accel = libvirt.acceleration(box.paths(nodes.state_dir(config), config.name).boot,
-                                 nodes.state_dir(config) / "kvm")
+    accel = acceleration(config)
     run.note(f"libvirt driver: {accel.driver} ({accel.why})")
     if accel.emulated:
         run.note("the VMs run emulated, without KVM: expect every step to be many times slower than on a workstation")
@@ -149,14 +145,23 @@ def cluster_context(config: configmod.LabConfig, cluster: nodes.Cluster, run: Ru
     return Context(config, cluster, caps, run, resolver, nodes.state_dir(config), patience(config))
 
 
+def acceleration(config: configmod.LabConfig) -> libvirt.Acceleration:
+    """KVM or emulation for this lab's VMs (the answer is kept in .lab/kvm)."""
+    state = nodes.state_dir(config)
+    return libvirt.acceleration(box.paths(state, config.name).boot, state / "kvm")
+
+
+def chosen_provider(config: configmod.LabConfig) -> dict:
+    """The provider the last lab.up chose, and why ({} before the first)."""
+    chosen = nodes.own_dir(config) / "provider.json"
+    return json.loads(chosen.read_text()) if chosen.exists() else {}
+
+
 def patience(config: configmod.LabConfig) -> float:
     """EMULATED_PATIENCE for libvirt VMs without KVM, else 1 (see Context)."""
-    state = nodes.state_dir(config)
-    chosen = nodes.own_dir(config) / "provider.json"
-    if not chosen.exists() or json.loads(chosen.read_text()).get("provider") != "libvirt":
+    if chosen_provider(config).get("provider") != "libvirt":
         return 1.0
-    accel = libvirt.acceleration(box.paths(state, config.name).boot, state / "kvm")
-    return float(EMULATED_PATIENCE) if accel.emulated else 1.0
+    return float(EMULATED_PATIENCE) if acceleration(config).emulated else 1.0
 
 
 def run_cluster_steps(ctx: Context) -> None:
@@ -326,9 +331,8 @@ def check(path: str, junit: str | None, drill: bool, real_browser: bool) -> None
 
 def status_data(config: configmod.LabConfig) -> dict:
     """Everything lab.status shows; the JSON keys are documented in the README."""
-    state = nodes.state_dir(config)
-    chosen = nodes.own_dir(config) / "provider.json"
-    provider = json.loads(chosen.read_text()) if chosen.exists() else {}
+    provider = chosen_provider(config)
+    runs = lab_runs(nodes.state_dir(config), config.name)
     machines = {m.name: m.state for m in nodes.status(config)}
     data = {
         "provider": provider.get("provider"),
@@ -337,7 +341,7 @@ def status_data(config: configmod.LabConfig) -> dict:
         "nodes": [],
         "services": [],
         "urls": {"web": f"{config.web_url}login", "api": config.api_url},
-        "last_run": last_run(state, config.name),
+        "last_run": run_summary(runs[-1]) if runs else None,
     }
     c = nodes.kept_cluster(config)
     down = set(nodes.unreachable(c, config.nodes)) if c else {n.name for n in config.nodes}
@@ -359,7 +363,7 @@ def status_data(config: configmod.LabConfig) -> dict:
             "ssh": n.name not in down,
             "swarm_status": row.get("Status"), "availability": row.get("Availability"),
         })
-    caps_file = latest_capabilities(state, config.name)
+    caps_file = latest_capabilities(runs)
     if caps_file:
         data["stand_ins"] = probe.Capabilities(**json.loads(caps_file.read_text())).stand_ins()
     if c:
@@ -378,17 +382,19 @@ def lab_runs(state: Path, lab: str) -> list[Path]:
     return found
 
 
+def run_summary(folder: Path) -> dict:
+    meta = json.loads((folder / "run.json").read_text())
+    return {"command": meta["command"], "started": meta["started"], "result": meta["result"],
+            "dir": str(folder)}
+
+
 def last_run(state: Path, lab: str) -> dict | None:
     runs = lab_runs(state, lab)
-    if not runs:
-        return None
-    meta = json.loads((runs[-1] / "run.json").read_text())
-    return {"command": meta["command"], "started": meta["started"], "result": meta["result"],
-            "dir": str(runs[-1])}
+    return run_summary(runs[-1]) if runs else None
 
 
-def latest_capabilities(state: Path, lab: str) -> Path | None:
-    found = [r / "capabilities.json" for r in lab_runs(state, lab) if (r / "capabilities.json").exists()]
+def latest_capabilities(runs: list[Path]) -> Path | None:
+    found = [r / "capabilities.json" for r in runs if (r / "capabilities.json").exists()]
     return found[-1] if found else None
 
 

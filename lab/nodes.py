@@ -17,7 +17,7 @@ import vagrant
 from fabric import Config, Connection
 
 from .config import LabConfig, Node
-from .host import vagrant_env
+from .host import check_vm_memory, vagrant_env
 from .runlog import LabError, Run
 
 SSH_TIMEOUT = 10
@@ -53,11 +53,16 @@ def ssh_config_path(config: LabConfig) -> Path:
     return own_dir(config) / "ssh_config"
 
 
+def default_lab(config: LabConfig) -> bool:
+    """Whether this is lab.yaml, the lab plain `vagrant` commands see."""
+    return config.path.name == "lab.yaml"
+
+
 def vagrant_dotfile(config: LabConfig) -> Path:
     """Vagrant's machine folder: .vagrant for lab.yaml, .vagrant-<name> for any
     other lab file. Vagrant keeps one provider per machine name in a folder, so
     two labs whose nodes are both called manager, worker1... need two."""
-    return config.root / (".vagrant" if config.path.name == "lab.yaml" else f".vagrant-{config.name}")
+    return config.root / (".vagrant" if default_lab(config) else f".vagrant-{config.name}")
 
 
 def parse_ssh_config(text: str) -> dict[str, SSHSettings]:
@@ -201,7 +206,7 @@ def console_log(config: LabConfig, node: str) -> Path:
 
 
 def console_hint(config: LabConfig, node: str) -> str:
-    by_hand = f"invoke lab.ssh {node}" + ("" if config.path.name == "lab.yaml" else f" --config {config.path.name}")
+    by_hand = f"invoke lab.ssh {node}" + ("" if default_lab(config) else f" --config {config.path.name}")
     log = console_log(config, node)
     if log.exists():
         return f"read its console log: {log} (or {by_hand})"
@@ -215,6 +220,10 @@ def up(config: LabConfig, provider: str, run: Run, step, env: dict | None = None
         return kept
     prepare_host_dirs(config)
     vg = Vagrant(config, run, env)
+    if provider != "docker":
+        # Only the VMs about to start take memory from the host now.
+        stopped = [m.name for m in vg.status() if m.state != "running"]
+        check_vm_memory(config, stopped, emulated=(env or {}).get("LAB_LIBVIRT_DRIVER") == "qemu")
     command = f"vagrant up --provider={provider}"
     run.show_command("host", command)
     try:
