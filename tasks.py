@@ -6,13 +6,14 @@ from invoke import Collection, task
 
 from lab import commands
 
-CONFIG_HELP = "path of lab.yaml (default: lab.yaml beside this file)"
+CONFIG_HELP = "path of the lab file (default: $LAB_CONFIG, else lab.yaml beside this file)"
 EXPLAIN_HELP = "teaching mode: print every command with the node it runs on (or LAB_EXPLAIN=1)"
 
 
 def _config(path):
+    import os
     from pathlib import Path
-    return path or str(Path(__file__).resolve().parent / "lab.yaml")
+    return path or os.environ.get("LAB_CONFIG") or str(Path(__file__).resolve().parent / "lab.yaml")
 
 
 @task(help={"config": CONFIG_HELP, "explain": EXPLAIN_HELP})

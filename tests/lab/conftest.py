@@ -1,5 +1,9 @@
 """The real lab: brought up once for the session with the README's own
-command (`invoke lab.up`), checked from outside, destroyed by the last test."""
+command (`invoke lab.up`), checked from outside, destroyed by the last test.
+
+LAB_CONFIG names another lab file (its own name, network and host ports) to
+run these tests on a scratch lab beside lab.yaml's; the invoke tasks read
+the same variable."""
 import json
 import os
 import subprocess
@@ -12,8 +16,9 @@ from lab import config as cfg
 from tests.nodeshell import kept_cluster, on  # noqa: F401 - the test modules import `on` from here
 
 ROOT = Path(__file__).resolve().parents[2]
+CONFIG_PATH = Path(os.environ.get("LAB_CONFIG") or ROOT / "lab.yaml").resolve()
 # This lab's own "latest" run link (another lab file may run beside it).
-LAB_NAME = cfg.load(ROOT / "lab.yaml").name
+LAB_NAME = cfg.load(CONFIG_PATH).name
 
 
 def invoke(*args, check=True, env=None, timeout=1800):
@@ -31,7 +36,7 @@ def last_run_steps():
 
 @pytest.fixture(scope="session")
 def config():
-    return cfg.load(ROOT / "lab.yaml")
+    return cfg.load(CONFIG_PATH)
 
 
 @pytest.fixture(scope="session")
