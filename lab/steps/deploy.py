@@ -12,14 +12,21 @@ import time
 from .. import stack
 from .app_images import MANIFEST_V2
 from ..runlog import LabError
-from . import Context
+from . import Context, Problem, app_source
+
+NAME = "stack: docker stack deploy"
+# Where guided practice puts the stack file with the stand-ins, when the node
+# kernels need them (the trainee deploys it instead of the tutorial's file).
+STAND_IN_FILE = "~/lab-stand-in/docker-compose.yaml"
 
 SECRETS = ("db_password", "access_token_key", "refresh_token_key")
 STAMP = "/var/lib/lab-stack.sha256"
 CONVERGE_SECONDS = 300
-# A deploy normally converges in 10-30 s here; past this (and as often again),
-# look for services whose stopped tasks swarm will not replace by itself.
-NUDGE_AFTER = 45
+# Swarm creates a new deploy's tasks within a second or two: past this, a
+# service with fewer tasks meant to run than the stack file asks for will not
+# get them by itself. Looked at again as often as NUDGE_EVERY.
+NUDGE_AFTER = 10
+NUDGE_EVERY = 45
 # Overrides the limit (CONVERGE_SECONDS times the context's patience).
 CONVERGE_ENV = "LAB_CONVERGE_SECONDS"
 
@@ -125,7 +132,7 @@ def updating(ctx: Context, names: list[str]) -> dict[str, str]:
     return states
 
 
-def check(ctx: Context, rendered: stack.Rendered) -> list[str]:
+def stale(ctx: Context, rendered: stack.Rendered) -> list[str]:
     stamp = ctx.manager_sh(f"cat {STAMP} 2>/dev/null || true", teach=False).out
     problems = []
     if stamp != fingerprint(ctx, rendered):
@@ -179,8 +186,8 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None =
     while time.monotonic() < deadline:
         behind = lagging(ctx, rendered)
         if behind and time.monotonic() > next_nudge:
-            restart_stopped(ctx, behind)
-            next_nudge = time.monotonic() + NUDGE_AFTER * ctx.patience
+            restart_stopped(ctx, behind, wanted)
+            next_nudge = time.monotonic() + NUDGE_EVERY * ctx.patience
         for svc in wanted:
             if svc not in behind and svc not in done:
                 done.add(svc)
@@ -202,22 +209,26 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None =
         hint="the task states above say why (REJECTED, FAILED...); fix it and run lab.up again")
 
 
-def restart_stopped(ctx: Context, behind: dict[str, str]) -> list[str]:
+def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]) -> list[str]:
     """With the tutorial's `restart_policy: on-failure`, a task that exited 0
-    (its node's engine was stopped or reinstalled) is never replaced, and the
-    service stays short of its replicas. Force new tasks for those services,
-    and only those: a service whose tasks swarm still means to run (pulling,
-    starting) is slow, not stuck, and forcing it would throw its pulls away."""
+    (its node's engine was stopped: `lab.down`, a reinstall) is never replaced,
+    and the service stays short of its replicas. Force new tasks for those
+    services, and only those: a service whose tasks swarm still means to run
+    (pulling, starting) is slow, not stuck, and forcing it would throw its
+    pulls away.
+
+    `wanted` is what the stack file asks for. Swarm's own count cannot say it:
+    a global service whose only task completed reports 0 desired, not 1."""
     rows = service_rows(ctx)
     forced = []
     for name in (n for n in behind if n in rows):
         full = f"{ctx.config.stack_name}_{name}"
-        _, desired = replicas(rows[name])
+        want = max(wanted.get(name, 0), replicas(rows[name])[1])
         meant = ctx.manager_sh(f"docker service ps -q --filter desired-state=running {full}",
                                check=False, teach=False).stdout.split()
-        if len(meant) >= desired:
+        if len(meant) >= want:
             continue
-        ctx.run.note(f"{full}: {len(meant)} of {desired} tasks meant to run, none on its way for the rest: "
+        ctx.run.note(f"{full}: {len(meant)} of {want} tasks meant to run, none on its way for the rest: "
                      "forcing new tasks")
         ctx.manager_sh(f"docker service update --force --detach {full}", check=False)
         forced.append(name)
@@ -233,7 +244,7 @@ def converge(ctx: Context) -> stack.Rendered:
             step.standing_in("; ".join(a.removeprefix("stand-in: ") for a in rendered.adaptations
                                        if a.startswith("stand-in")))
         created = ensure_swarm_secrets(ctx)
-        problems = check(ctx, rendered)
+        problems = stale(ctx, rendered)
         if not problems:
             m = ctx.config.manager.name
             for command in (f"docker stack deploy -c docker-compose.yaml {ctx.config.stack_name}",
@@ -243,10 +254,110 @@ def converge(ctx: Context) -> stack.Rendered:
         present = service_rows(ctx)
         if problems[0].startswith("not at full replicas") and all(s in present for s in rendered.services):
             # Same file and images, every service there: only tasks to replace.
-            restart_stopped(ctx, lagging(ctx, rendered))
+            restart_stopped(ctx, lagging(ctx, rendered),
+                            stack.expected_replicas(rendered, workers=len(ctx.config.workers)))
         else:
             deploy(ctx, rendered)
         wait_converged(ctx, rendered)
         ctx.manager_sh(f"echo {fingerprint(ctx, rendered)} > {STAMP}", teach=False)
         step.changed(("secrets created; " if created else "") + "; ".join(problems))
     return rendered
+
+
+# -- the step as a trainee does it (check, teach) -------------------------------
+
+def stack_file(ctx: Context, rendered: stack.Rendered) -> str:
+    """The file a trainee deploys: the tutorial's own, or the one with stand-ins."""
+    return STAND_IN_FILE if rendered.adaptations else f"{app_source.CLONE}/compose/docker-compose.yaml"
+
+
+def secret_names(rendered: stack.Rendered) -> list[str]:
+    return [s["name"] for s in (rendered.data.get("secrets") or {}).values() if s.get("external")]
+
+
+def teach(ctx: Context) -> list[tuple[str, str]]:
+    m = ctx.config.manager.name
+    rendered = render(ctx)
+    name = ctx.config.stack_name
+    return ([(m, f"head -c 24 /dev/urandom | base64 | docker secret create {secret} -")
+             for secret in secret_names(rendered)]
+            + [(m, f"docker stack deploy -c {stack_file(ctx, rendered)} {name}"),
+               (m, f"docker stack services {name}")])
+
+
+def prepare(ctx: Context) -> None:
+    """Where the kernels need stand-ins, the stack file with them, beside the
+    trainee's clone (the same file lab.up deploys)."""
+    rendered = render(ctx)
+    if not rendered.adaptations:
+        return
+    folder = STAND_IN_FILE.rsplit("/", 1)[0]
+    ctx.manager_sh(f"mkdir -p {folder} && cat > {STAND_IN_FILE}", sudo=False,
+                   in_stream=io.BytesIO(rendered.text.encode()), teach=False)
+
+
+def task_errors(ctx: Context, service: str) -> list[str]:
+    out = ctx.manager_sh(f"docker service ps --no-trunc --format '{{{{.CurrentState}}}}|{{{{.Error}}}}' "
+                         f"{ctx.config.stack_name}_{service}", check=False, teach=False)
+    return [line.split("|", 1)[1] for line in out.stdout.splitlines() if "|" in line and line.split("|", 1)[1]]
+
+
+def db_volume(ctx: Context) -> tuple[str, dict] | None:
+    """(node, options) of the db's data volume as the engine running the db
+    task has it. The stack file is not enough: a node keeps a volume's first
+    definition until `docker volume rm`, whatever a later deploy says."""
+    node = db_task_node(ctx)
+    if node is None or node not in {n.name for n in ctx.config.nodes}:
+        return None
+    out = ctx.sh(node, f"docker volume inspect {ctx.config.stack_name}_db-data --format '{{{{json .Options}}}}'",
+                 check=False, teach=False)
+    try:
+        return node, (json.loads(out.out) or {}) if out.ok else {}
+    except json.JSONDecodeError:
+        return node, {}
+
+
+def db_task_node(ctx: Context) -> str | None:
+    out = ctx.manager_sh(f"docker service ps {ctx.config.stack_name}_db --filter desired-state=running "
+                         "--format '{{.Node}} {{.CurrentState}}'", check=False, teach=False)
+    for line in out.stdout.splitlines():
+        node, state = line.split(" ", 1)
+        if state.startswith("Running"):
+            return node
+    return None
+
+
+def on_export(ctx: Context, options: dict) -> bool:
+    """An NFS mount of the export (VMs), or a bind of the shared directory
+    that stands in for it (node containers)."""
+    device = (options.get("device") or "").rstrip("/")
+    if ctx.caps.nfs:
+        return options.get("type") == "nfs" and device.endswith(ctx.config.export_path)
+    return options.get("o") == "bind" and device == ctx.config.export_path
+
+
+def check(ctx: Context) -> list[str]:
+    """Every service of the stack at full replicas, the db on the export. Only
+    real state: what swarm runs, not what the lab deployed."""
+    rendered = render(ctx)
+    m = ctx.config.manager.name
+    rows = service_rows(ctx)
+    if not rows:
+        return [Problem("stack_not_deployed", node=m, stack=ctx.config.stack_name)]
+    problems = []
+    for name, state in lagging(ctx, rendered).items():
+        if name not in rows:
+            problems.append(Problem("stack_service_missing", node=m, service=name))
+            continue
+        errors = task_errors(ctx, name)
+        no_image = [e for e in errors if "No such image" in e]
+        if no_image:
+            problems.append(Problem("stack_no_such_image", node=m, service=name, error=no_image[0]))
+        else:
+            problems.append(Problem("stack_not_full", node=m, service=name, state=state,
+                                    error=errors[0] if errors else "-"))
+    volume = db_volume(ctx) if "db" in rows else None
+    if volume and not on_export(ctx, volume[1]):
+        problems.append(Problem("stack_db_not_on_export", node=volume[0], path=ctx.config.export_path,
+                                volume=f"{ctx.config.stack_name}_db-data"))
+    return problems

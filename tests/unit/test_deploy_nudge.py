@@ -34,14 +34,14 @@ def context(manager):
 def test_a_service_whose_tasks_are_still_pulling_is_left_alone():
     manager = Manager({"backend": "0/2", "db": "0/1"}, meant={"backend": 2, "db": 1})
     ctx, notes = context(manager)
-    assert deploy.restart_stopped(ctx, {"backend": "0/2", "db": "0/1"}) == []
+    assert deploy.restart_stopped(ctx, {"backend": "0/2", "db": "0/1"}, {"backend": 2, "db": 1}) == []
     assert manager.updates == [] and notes == []
 
 
 def test_a_service_with_a_task_that_exited_and_none_coming_is_forced():
     manager = Manager({"backend": "1/2", "frontend": "1/2"}, meant={"backend": 1, "frontend": 2})
     ctx, notes = context(manager)
-    assert deploy.restart_stopped(ctx, {"backend": "1/2", "frontend": "1/2"}) == ["backend"]
+    assert deploy.restart_stopped(ctx, {"backend": "1/2", "frontend": "1/2"}, {"backend": 2, "frontend": 2}) == ["backend"]
     assert manager.updates == ["docker service update --force --detach musicapp_backend"]
     assert "musicapp_backend: 1 of 2 tasks meant to run" in notes[0]
 
@@ -49,5 +49,23 @@ def test_a_service_with_a_task_that_exited_and_none_coming_is_forced():
 def test_a_service_the_stack_no_longer_has_is_not_touched():
     manager = Manager({"backend": "2/2"}, meant={"backend": 2})
     ctx, _ = context(manager)
-    assert deploy.restart_stopped(ctx, {"gone": "0/1"}) == []
+    assert deploy.restart_stopped(ctx, {"gone": "0/1"}, {"gone": 1}) == []
+    assert manager.updates == []
+
+
+def test_a_global_service_whose_only_task_completed_is_forced():
+    # After lab.down the manager's engine stopped: mesh's task exited 0 and
+    # swarm reports the global service as 0/0, not 0/1.
+    manager = Manager({"mesh": "0/0", "backend": "2/2"}, meant={"mesh": 0, "backend": 2})
+    ctx, notes = context(manager)
+    assert deploy.restart_stopped(ctx, {"mesh": "0/0 (the stack file asks for 1)"}, {"mesh": 1, "backend": 2}) \
+        == ["mesh"]
+    assert manager.updates == ["docker service update --force --detach musicapp_mesh"]
+    assert "musicapp_mesh: 0 of 1 tasks meant to run" in notes[0]
+
+
+def test_a_global_service_with_its_task_on_the_way_is_left_alone():
+    manager = Manager({"mesh": "0/1"}, meant={"mesh": 1})
+    ctx, _ = context(manager)
+    assert deploy.restart_stopped(ctx, {"mesh": "0/1"}, {"mesh": 1}) == []
     assert manager.updates == []
