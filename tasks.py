@@ -47,10 +47,11 @@ def cluster(c, config=None, explain=False):
     commands.cluster(_config(config), explain)
 
 
-@task(help={"config": CONFIG_HELP, "explain": EXPLAIN_HELP})
-def up(c, config=None, explain=False):
+@task(help={"config": CONFIG_HELP, "explain": EXPLAIN_HELP,
+            "yes": "on a lab in guided practice, do the trainee's remaining steps without asking"})
+def up(c, config=None, explain=False, yes=False):
     """From nothing (or any partial state) to the whole lab, step by step."""
-    commands.up(_config(config), explain)
+    commands.up(_config(config), explain, yes)
 
 
 @task(help={"config": CONFIG_HELP, "all": "also remove the cached images, apt cache, data and secrets"})
@@ -98,6 +99,47 @@ def box_build(c, config=None, explain=False):
     commands.box_build(_config(config), explain)
 
 
+@task(name="start", help={"config": CONFIG_HELP, "lang": "en (default) or id (Bahasa Indonesia)",
+                          "from": "start at this step (key or number); the lab does the ones before it",
+                          "reset": "start over on nodes re-created bare", "explain": EXPLAIN_HELP})
+def practice_start(c, config=None, lang=None, from_=None, reset=False, explain=False):
+    """Guided practice: bring the nodes up bare (or up to --from) and show the first step."""
+    from lab.practice import commands as practice
+    practice.start(_config(config), lang, from_, reset, explain)
+
+
+@task(name="check", help={"config": CONFIG_HELP, "all": "check every step and print a table"})
+def practice_check(c, config=None, all=False):
+    """Check the current step from the nodes' real state: done (exit 0) or what is missing (exit 1)."""
+    from lab.practice import commands as practice
+    practice.check(_config(config), all)
+
+
+@task(name="hint", help={"config": CONFIG_HELP, "json": "print JSON"})
+def practice_hint(c, config=None, json=False):
+    """The next hint of the current step: a nudge, the command's shape, then the solution."""
+    from lab.practice import commands as practice
+    practice.hint(_config(config), json)
+
+
+@task(name="solve", help={"config": CONFIG_HELP, "explain": EXPLAIN_HELP})
+def practice_solve(c, config=None, explain=False):
+    """The lab does the current step for a trainee who is stuck (marked solved by the lab)."""
+    from lab.practice import commands as practice
+    practice.solve(_config(config), explain)
+
+
+@task(name="status", help={"config": CONFIG_HELP, "json": "print JSON"})
+def practice_status(c, config=None, json=False):
+    """One row per step: done, solved by the lab, current or not started; checks, time, hints."""
+    from lab.practice import commands as practice
+    practice.status(_config(config), json)
+
+
+practice_ns = Collection("practice")
+for t in (practice_start, practice_check, practice_hint, practice_solve, practice_status):
+    practice_ns.add_task(t)
+
 box = Collection("box")
 box.add_task(box_build, "build")
 
@@ -109,6 +151,7 @@ nodes.add_task(nodes_destroy, "destroy")
 lab = Collection("lab")
 lab.add_collection(nodes)
 lab.add_collection(box)
+lab.add_collection(practice_ns)
 lab.add_task(up)
 lab.add_task(destroy)
 lab.add_task(check)

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import config as configmod
-from . import box, host, images, libvirt, nodes, probe
+from . import box, host, images, libvirt, nodes, practice, probe
 from .runlog import LabError, Run
 from .steps import Context, converge
 from .checks import e2e, smoke
@@ -202,6 +203,7 @@ def destroy_nodes(config: configmod.LabConfig, run: Run) -> None:
     """vagrant destroy, then what it leaves: node volumes, lab networks."""
     with run.step("nodes: vagrant destroy") as step:
         had = nodes.destroy(config, run)
+        practice.forget(config)
         removed = remove_leftovers(config, run) + libvirt.remove_networks(config.name, run)
         if had or removed:
             step.changed(f"destroyed; removed {', '.join(removed) or 'no leftovers'}")
@@ -260,14 +262,30 @@ def deploy_app(ctx: Context) -> None:
     deploy.converge(ctx)
 
 
-def up(path: str, explain: bool) -> None:
+def practice_guard(config: configmod.LabConfig, yes: bool) -> None:
+    """A lab in guided practice: lab.up would do the trainee's remaining steps."""
+    state = practice.load(config)
+    key = practice.current(state) if state else None
+    if key is None:
+        return
+    console.print(f"[yellow]this lab is in guided practice[/yellow] (step {practice.KEYS.index(key)}: {key}): "
+                  "lab.up would finish the remaining steps for the trainee")
+    if not yes and sys.stdin.isatty():
+        console.print("run it again with --yes to do that, or go on with: invoke lab.practice.check")
+        raise SystemExit(1)
+
+
+def up(path: str, explain: bool, yes: bool = False) -> None:
     config = load_config(path)
+    practice_guard(config, yes)
     with lab_run(config, "up", explain) as run:
         c = bring_nodes_up(config, run)
         ctx = cluster_context(config, c, run)
         run_cluster_steps(ctx)
         deploy_app(ctx)
         smoke.smoke(config, run)
+        if practice.finish_all(config):
+            run.note("guided practice: the remaining steps are marked solved by the lab")
         c.close()
         console.print(f"\n[bold]Open[/bold] {config.web_url}login  [dim](API: {config.api_url})[/dim]")
 

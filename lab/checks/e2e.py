@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import stack
 from ..runlog import LabError
 from ..steps import Context, app_images, swarm
-from ..steps.deploy import lagging, render
+from ..steps.deploy import db_task_node, lagging, render
 from . import browser
 from .http import request, wait_for
 
@@ -162,16 +162,6 @@ def check_cors(ctx: Context) -> str:
            f"Access-Control-Allow-Origin: {allow.get('access-control-allow-origin')}")
     expect("authorization" in allow.get("access-control-allow-headers", "").lower(), "Authorization not allowed")
     return f"preflight from {origin}: {r.status}, origin allowed"
-
-
-def db_task_node(ctx: Context) -> str | None:
-    out = ctx.manager_sh(f"docker service ps {ctx.config.stack_name}_db --filter desired-state=running "
-                         "--format '{{.Node}} {{.CurrentState}}'", check=False, teach=False)
-    for line in out.stdout.splitlines():
-        node, state = line.split(" ", 1)
-        if state.startswith("Running"):
-            return node
-    return None
 
 
 def check_data_survives_a_move(ctx: Context) -> str:

@@ -4,18 +4,40 @@
   It runs on its own too, so it can verify a trainee who did the step by hand.
 - apply(ctx, step): changes only what check found missing.
 - teach(ctx): what a trainee would type, as (node, command), shown in
-  teaching mode even when the step has nothing left to do.
+  teaching mode even when the step has nothing left to do. Guided practice
+  shows the same list as the step's solution, and its tests type it.
+
+A check's findings are Problems: each reads as English text (run logs,
+lab.up's errors) and carries the key of its message, so guided practice can
+say the same thing in the trainee's language.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import texts
 from ..config import LabConfig
 from ..nodes import Cluster
 from ..probe import Capabilities
 from ..remote import sh
 from ..runlog import LabError, Run
+
+
+class Problem(str):
+    """One thing a check found missing or wrong, on one node (or none)."""
+
+    key: str
+    node: str | None
+    params: dict
+
+    def __new__(cls, key: str, node: str | None = None, **params):
+        self = super().__new__(cls, texts.message(key, "en", node=node, **params))
+        self.key, self.node, self.params = key, node, params
+        return self
+
+    def say(self, lang: str) -> str:
+        return texts.message(self.key, lang, node=self.node, **self.params)
 
 
 @dataclass

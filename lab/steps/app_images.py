@@ -15,7 +15,10 @@ from ..build import build, ensure_base, inputs, tree
 from ..images import INPUTS_LABEL
 from ..runlog import LabError
 from .registry import catalog_from
-from . import Context
+from . import Context, Problem, app_source
+from . import frontend_env as frontend_env_step
+
+NAME = "images: build the app's images and push them to the lab registry"
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,7 @@ PROXIES = {"nginx-frontend": "nginx-frontend.conf", "nginx-backend": "nginx-back
 def frontend_env(ctx: Context) -> bytes:
     """Tutorial step 4: the app's name and the API's public address, as the
     browser reaches it (through the host's 127.0.0.1 forward)."""
-    return (f'APP_NAME="{ctx.config.app_name}"\n'
-            f'API_ENDPOINT="{ctx.config.api_url}"\n').encode()
+    return frontend_env_step.content(ctx).encode()
 
 
 def proxy_image(root: Path, name: str) -> AppImage:
@@ -111,3 +113,58 @@ def check_catalog(ctx: Context, names: list[str] | tuple[str, ...]) -> list[str]
                                                    else f"does not list {', '.join(missing)}"),
                        command=f"curl http://{ctx.config.registry}/v2/_catalog", output=json.dumps(listed))
     return listed
+
+
+def expected(ctx: Context) -> list[str]:
+    """The images the stack to deploy runs (with the mesh stand-in, if any)."""
+    from .deploy import render
+    return render(ctx).images()
+
+
+def build_command(ctx: Context, name: str) -> str:
+    tag = f"{ctx.config.registry}/{name}"
+    if name in PROXIES:
+        return (f"cd {app_source.CLONE} && docker build -t {tag} -f {PROXY_DOCKERFILE} "
+                f"--build-arg CONF={PROXIES[name]} .")
+    folder = {"database": "database", "backend": "backend", "frontend": "frontend"}[name]
+    return f"cd {app_source.CLONE} && docker build -t {tag} compose/{folder}"
+
+
+def teach(ctx: Context) -> list[tuple[str, str]]:
+    """Tutorial step 7, typed on the manager in the clone of the app."""
+    m = ctx.config.manager.name
+    names = expected(ctx)
+    compose = f"{app_source.CLONE}/compose/docker-compose.yaml"
+    return ([(m, f"sed -i -e 's|<ip-manager>:4000|{ctx.config.registry}|g' "
+                 f"-e 's|<ip-manager>|{ctx.config.manager.address}|g' {compose}")]
+            + [(m, build_command(ctx, n)) for n in names]
+            + [(m, f"docker push {ctx.config.registry}/{n}") for n in names]
+            + [(m, f"curl http://{ctx.config.registry}/v2/_catalog")])
+
+
+def check(ctx: Context) -> list[str]:
+    m = ctx.config.manager.name
+    registry = ctx.config.registry
+    listed = catalog_from(ctx, m)
+    if listed is None:
+        return [Problem("registry_unreadable", node=m, registry=registry)]
+    missing = [n for n in expected(ctx) if n not in listed]
+    if not missing:
+        return []
+    local = set(ctx.manager_sh("docker images --format '{{.Repository}}'", check=False, teach=False).stdout.split())
+    problems = []
+    for name in missing:
+        loopback = [r for r in (f"localhost:{ctx.config.registry_port}/{name}",
+                                f"127.0.0.1:{ctx.config.registry_port}/{name}") if r in local]
+        if f"{registry}/{name}" in local:
+            problems.append(Problem("image_not_pushed", node=m, image=name, tag=f"{registry}/{name}"))
+        elif loopback:
+            problems.append(Problem("image_localhost", node=m, image=name, found=loopback[0],
+                                    tag=f"{registry}/{name}"))
+        else:
+            problems.append(Problem("image_missing", node=m, image=name, tag=f"{registry}/{name}"))
+    return problems
+
+
+def apply(ctx: Context, step, missing) -> None:
+    build_all(ctx, expected(ctx))

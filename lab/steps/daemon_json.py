@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from dataclasses import dataclass
 
 from ..remote import on_each
-from . import Context, swarm
+from . import Context, Problem, swarm
 
 NAME = "daemon.json: insecure registry (and DNS) on every node"
 PATH = "/etc/docker/daemon.json"
@@ -41,25 +42,59 @@ def merged(current: dict, wanted: dict) -> dict:
     return result
 
 
-def read(ctx: Context, node: str) -> dict:
-    text = ctx.sh(node, f"cat {PATH} 2>/dev/null || true", teach=False).out
-    if not text:
-        return {}
+# One round trip per node: the file as written, then what the running engine
+# took from it (a daemon.json changed without a restart is not in force).
+STATE = (f"cat {PATH} 2>/dev/null; echo; echo ---engine---; "
+         "docker info --format '{{json .RegistryConfig.IndexConfigs}}' 2>/dev/null")
+
+
+@dataclass
+class NodeState:
+    text: str
+    data: dict | None
+    error: json.JSONDecodeError | None
+    engine_registries: dict
+
+
+def read(ctx: Context, node: str) -> NodeState:
+    out = ctx.sh(node, STATE, check=False, teach=False).stdout
+    text, _, engine = out.partition("---engine---")
+    text = text.strip()
+    data, error = ({}, None) if not text else (None, None)
+    if text:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            error = exc
+        if data is not None and not isinstance(data, dict):
+            data = None
     try:
-        data = json.loads(text)
+        registries = json.loads(engine.strip() or "{}") or {}
     except json.JSONDecodeError:
-        return {"__invalid__": text}
-    return data if isinstance(data, dict) else {"__invalid__": text}
+        registries = {}
+    return NodeState(text, data, error, registries)
 
 
-def stale(ctx: Context, node: str) -> bool:
-    current = read(ctx, node)
-    return "__invalid__" in current or merged(current, wanted_keys(ctx)) != current
+def problems_of(ctx: Context, node: str, state: NodeState) -> list[Problem]:
+    registry = ctx.config.registry
+    if state.data is None:
+        line = state.error.lineno if state.error else 1
+        reason = state.error.msg if state.error else "not a JSON object"
+        return [Problem("daemon_json_invalid", node=node, path=PATH, line=line, error=reason)]
+    if registry not in (state.data.get("insecure-registries") or []):
+        return [Problem("daemon_json_no_registry", node=node, path=PATH, registry=registry)]
+    wanted_dns = wanted_keys(ctx).get("dns")
+    if wanted_dns and not set(wanted_dns) <= set(state.data.get("dns") or []):
+        return [Problem("daemon_json_no_dns", node=node, path=PATH, resolver=wanted_dns[0])]
+    secure = (state.engine_registries.get(registry) or {}).get("Secure", True)
+    if secure:
+        return [Problem("daemon_json_not_restarted", node=node, path=PATH, registry=registry)]
+    return []
 
 
 def check(ctx: Context) -> list[str]:
-    flags = on_each(ctx.config.nodes, lambda n: stale(ctx, n.name))
-    return [f"{PATH} incomplete on {n.name}" for n, bad in zip(ctx.config.nodes, flags) if bad]
+    found = on_each(ctx.config.nodes, lambda n: problems_of(ctx, n.name, read(ctx, n.name)))
+    return [p for problems in found for p in problems]
 
 
 def apply(ctx: Context, step, missing) -> None:
@@ -67,18 +102,21 @@ def apply(ctx: Context, step, missing) -> None:
         ctx.run.show_command(node, command)
 
     def fix(node):
-        current = read(ctx, node.name)
-        if "__invalid__" in current:
+        state = read(ctx, node.name)
+        if not problems_of(ctx, node.name, state):
+            return None
+        current = state.data
+        if current is None:
             backup = f"{PATH}.invalid-backup"
             ctx.sh(node.name, f"cp {PATH} {backup}", teach=False)
             ctx.run.note(f"{node.name}: {PATH} was not valid JSON; kept as {backup}")
             current = {}
         new = merged(current, wanted_keys(ctx))
-        if new == current:
-            return None
-        text = json.dumps(new, indent=2)
-        ctx.sh(node.name, f"mkdir -p /etc/docker && printf '%s\\n' {shlex.quote(text)} > {PATH}.new "
-                          f"&& mv {PATH}.new {PATH} && systemctl restart docker", teach=False)
+        write = "" if new == current else (
+            f"mkdir -p /etc/docker && printf '%s\\n' {shlex.quote(json.dumps(new, indent=2))} > {PATH}.new "
+            f"&& mv {PATH}.new {PATH} && ")
+        # Written by a trainee but never restarted: the restart is what is missing.
+        ctx.sh(node.name, write + "systemctl restart docker", teach=False)
         return node.name
 
     changed = [n for n in on_each(ctx.config.nodes, fix) if n]

@@ -3,7 +3,7 @@ nodes have it before `docker swarm init`."""
 from __future__ import annotations
 
 from ..remote import on_each
-from . import Context
+from . import Context, Problem
 
 NAME = "docker: install docker.io on every node"
 def teach(ctx) -> list[tuple[str, str]]:
@@ -56,7 +56,7 @@ def missing_on(ctx: Context) -> list[str]:
 
 
 def check(ctx: Context) -> list[str]:
-    return [f"docker not installed and running on {name}" for name in missing_on(ctx)]
+    return [Problem("docker_not_ready", node=name) for name in missing_on(ctx)]
 
 
 def apply(ctx: Context, step, missing) -> None:

@@ -7,7 +7,7 @@ import time
 from ..build import build, ensure_base, tree
 from ..remote import on_each
 from ..runlog import LabError
-from . import Context
+from . import Context, Problem
 
 NAME = "registry: registry:2 on the manager"
 IMAGE = "registry:2"
@@ -47,16 +47,26 @@ def container_state(ctx: Context) -> dict | None:
     return json.loads(out.out)[0] if out.ok else None
 
 
+def running_registries(ctx: Context) -> dict[str, str]:
+    """Running containers of registry:2, whatever their name: name -> ports."""
+    out = ctx.manager_sh(f"docker ps --filter ancestor={IMAGE} --format '{{{{.Names}}}}\t{{{{.Ports}}}}'",
+                         check=False, teach=False)
+    return dict((line.split("\t") + [""])[:2] for line in out.stdout.splitlines() if line.strip())
+
+
 def check(ctx: Context) -> list[str]:
-    state = container_state(ctx)
-    if not state or not state["State"]["Running"]:
-        return ["registry container not running on the manager"]
-    if state["Config"]["Image"] != IMAGE:
-        return [f"registry container runs {state['Config']['Image']}, not {IMAGE}"]
+    m = ctx.config.manager.name
+    port = ctx.config.registry_port
+    found = running_registries(ctx)
+    if not found:
+        return [Problem("registry_not_running", node=m, image=IMAGE, port=port)]
+    if not any(f":{port}->5000/tcp" in ports for ports in found.values()):
+        shown = "; ".join(f"{name}: {ports or 'no published port'}" for name, ports in found.items())
+        return [Problem("registry_wrong_port", node=m, port=port, found=shown)]
     unread = [n.name for n, cat in zip(ctx.config.nodes,
                                       on_each(ctx.config.nodes, lambda n: catalog_from(ctx, n.name)))
               if cat is None]
-    return [f"{ctx.config.registry}/v2/_catalog not readable from {', '.join(unread)}"] if unread else []
+    return [Problem("registry_unreadable", node=n, registry=ctx.config.registry) for n in unread]
 
 
 def port_holder(ctx: Context) -> str | None:
@@ -68,11 +78,18 @@ def port_holder(ctx: Context) -> str | None:
     return out
 
 
-def apply(ctx: Context, step, missing) -> None:
+def ensure_image(ctx: Context) -> bool:
+    """registry:2 in the manager's engine. Nothing can be pulled here: the lab
+    builds it from Debian's docker-registry (without its htpasswd auth)."""
     m = ctx.config.manager.name
     ensure_base(ctx, m)
+    return build(ctx, m, IMAGE, tree(ctx.config.root / "provision" / "registry"), what="registry")
+
+
+def apply(ctx: Context, step, missing) -> None:
+    m = ctx.config.manager.name
     ensure_volume(ctx)
-    built = build(ctx, m, IMAGE, tree(ctx.config.root / "provision" / "registry"), what="registry")
+    built = ensure_image(ctx)
     state = container_state(ctx)
     if state and (built or state["Config"]["Image"] != IMAGE or not state["State"]["Running"]):
         ctx.manager_sh(f"docker rm -f {CONTAINER}")

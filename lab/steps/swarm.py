@@ -7,17 +7,20 @@ import time
 
 from ..remote import on_each
 from ..runlog import LabError
-from . import Context
+from . import Context, Problem
 
 NAME = "swarm: init on the manager, join the workers"
 INFO = "docker info --format '{{json .Swarm}}'"
+# What a trainee copies from the output of TOKEN_COMMAND on the manager.
+TOKEN = "<worker token>"
+TOKEN_COMMAND = "docker swarm join-token -q worker"
 
 
 def teach(ctx: Context) -> list[tuple[str, str]]:
     m = ctx.config.manager
     return [(m.name, f"docker swarm init --advertise-addr {m.address}"),
-            (m.name, "docker swarm join-token worker")] + [
-        (w.name, f"docker swarm join --token <worker token> {m.address}:2377") for w in ctx.config.workers
+            (m.name, TOKEN_COMMAND)] + [
+        (w.name, f"docker swarm join --token {TOKEN} {m.address}:2377") for w in ctx.config.workers
     ] + [(m.name, "docker node ls")]
 
 
@@ -38,36 +41,43 @@ def manager_ok(ctx: Context, info: dict) -> bool:
 
 
 def gather(ctx: Context) -> dict[str, dict]:
-    def one(node):
-        info = swarm_info(ctx, node.name)
-        info["_node"] = node.name
-        info["_cluster"] = (info.get("Cluster") or {}).get("ID")
-        return info
-    return dict(zip([n.name for n in ctx.config.nodes], on_each(ctx.config.nodes, one)))
+    infos = on_each(ctx.config.nodes, lambda node: swarm_info(ctx, node.name))
+    return dict(zip([n.name for n in ctx.config.nodes], infos))
 
 
 def check(ctx: Context) -> list[str]:
     infos = gather(ctx)
     m = ctx.config.manager
+    mine = infos[m.name]
+    if mine.get("LocalNodeState") != "active" or mine.get("ControlAvailable") is not True:
+        return [Problem("swarm_no_manager", node=m.name, address=m.address)]
+    if mine.get("NodeAddr") != m.address:
+        # The trap of the tutorial: a NAT address (10.0.2.15 on VirtualBox) is
+        # the same on every VM, so workers would join themselves, not the manager.
+        return [Problem("swarm_wrong_address", node=m.name, found=mine.get("NodeAddr"), address=m.address)]
+    entries = node_list(ctx)
+    by_id = {n["ID"]: n for n in entries}
     problems = []
-    if not manager_ok(ctx, infos[m.name]):
-        return [f"{m.name} is not the swarm manager on {m.address}"]
-    # A worker only knows its cluster through the manager's node list.
-    listed = {n["Hostname"]: n for n in node_list(ctx)}
     for w in ctx.config.workers:
         info = infos[w.name]
-        entry = listed.get(w.name)
-        if info.get("LocalNodeState") != "active" or not entry or entry.get("Status") != "Ready":
-            problems.append(f"{w.name} is not a Ready member of the swarm")
+        entry = by_id.get(info.get("NodeID"))
+        if info.get("LocalNodeState") != "active":
+            problems.append(Problem("swarm_worker_not_joined", node=w.name, address=m.address))
+        elif entry is None:
+            problems.append(Problem("swarm_worker_other_swarm", node=w.name, manager=m.name))
+        elif info.get("NodeAddr") != w.address:
+            problems.append(Problem("swarm_worker_wrong_address", node=w.name, found=info.get("NodeAddr"),
+                                    address=w.address))
+        elif entry.get("Status") != "Ready":
+            problems.append(Problem("swarm_worker_not_ready", node=w.name, status=entry.get("Status")))
         elif entry.get("Availability") != "Active":
-            problems.append(f"{w.name} is {entry.get('Availability')}, not Active")
-    names = [n["Hostname"] for n in node_list(ctx)]
+            problems.append(Problem("swarm_worker_not_active", node=w.name, availability=entry.get("Availability")))
+    names = [n["Hostname"] for n in entries]
     extra = [n for n in names if n not in {x.name for x in ctx.config.nodes}]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if extra or duplicates:
-        problems.append(f"stale entries in docker node ls: {', '.join(extra + duplicates)}")
+        problems.append(Problem("swarm_stale_entries", node=m.name, names=", ".join(extra + duplicates)))
     return problems
-
 
 def apply(ctx: Context, step, missing) -> None:
     m = ctx.config.manager
@@ -79,21 +89,21 @@ def apply(ctx: Context, step, missing) -> None:
         ctx.manager_sh(f"docker swarm init --advertise-addr {m.address} --listen-addr {m.address}:2377")
         actions.append("swarm initialised")
         infos = gather(ctx)
-    cluster_id = infos[m.name]["_cluster"]
     token = ctx.manager_sh("docker swarm join-token -q worker", teach=False).out
-    ctx.run.show_command(m.name, "docker swarm join-token worker")
-    listed = {n["Hostname"]: n for n in node_list(ctx)}
+    ctx.run.show_command(m.name, "docker swarm join-token -q worker")
+    by_id = {n["ID"]: n for n in node_list(ctx)}
 
     def join(w):
         info = infos[w.name]
-        entry = listed.get(w.name)
-        member = (info.get("LocalNodeState") == "active" and info.get("_cluster") in (None, cluster_id)
+        entry = by_id.get(info.get("NodeID"))
+        # Listed by this manager (not a swarm of its own), on its lab address.
+        member = (info.get("LocalNodeState") == "active" and info.get("NodeAddr") == w.address
                   and entry and entry.get("Status") == "Ready")
         if member:
             return None
         if info.get("LocalNodeState") != "inactive":
             ctx.sh(w.name, "docker swarm leave --force")
-        ctx.run.show_command(w.name, f"docker swarm join --token <worker token> {m.address}:2377")
+        ctx.run.show_command(w.name, f"docker swarm join --token {TOKEN} {m.address}:2377")
         ctx.sh(w.name, f"docker swarm join --token {token} --advertise-addr {w.address} "
                        f"--listen-addr {w.address}:2377 {m.address}:2377", teach=False, timeout=120)
         return w.name

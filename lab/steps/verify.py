@@ -1,0 +1,36 @@
+"""Tutorial step 9: the app answers: the login page in a browser, the API
+behind it. Checked from this machine, through 127.0.0.1, as a browser would."""
+from __future__ import annotations
+
+from ..checks.http import request
+from . import Context, Problem
+
+NAME = "verify: the login page and the API answer"
+
+
+def teach(ctx: Context) -> list[tuple[str, str]]:
+    m = ctx.config.manager
+    return [(m.name, f"docker stack services {ctx.config.stack_name}"),
+            (m.name, f"curl -fsS http://{m.address}/login"),
+            ("host", f"curl -fsS {ctx.config.web_url}login")]
+
+
+def get(url: str, timeout: float):
+    try:
+        return request("GET", url, timeout=timeout)
+    except OSError:
+        return None
+
+
+def check(ctx: Context) -> list[str]:
+    problems = []
+    page = get(f"{ctx.config.web_url}login", 5 * ctx.patience)
+    title = f"<title>{ctx.config.app_name} | Login</title>"
+    if page is None or page.status != 200 or title not in page.text:
+        problems.append(Problem("app_page_down", url=f"{ctx.config.web_url}login",
+                                status=page.status if page else "no answer"))
+    health = get(f"{ctx.config.api_url}health", 5 * ctx.patience)
+    if health is None or health.status != 200:
+        problems.append(Problem("app_api_down", url=f"{ctx.config.api_url}health",
+                                status=health.status if health else "no answer"))
+    return problems
