@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from rich.markup import escape
 from rich.table import Table
@@ -155,13 +156,14 @@ def describe(problem: str, lang: str) -> str:
 
 def check_all(ctx: Context, state: dict) -> bool:
     lang = state["lang"]
-    table = Table(say("step", lang), say("title", lang), say("progress", lang), say("check", lang))
+    table = Table(say("step", lang), say("title", lang), say("progress", lang), say("check", lang), "s")
     found = []
     for number, s in enumerate(STEPS):
+        began = time.monotonic()
         problems = s.check(ctx)
         found += [(number, p) for p in problems]
         table.add_row(str(number), texts.step(s.key, lang)["title"], state["steps"][s.key]["status"],
-                      "✓" if not problems else f"✗ {len(problems)}")
+                      "✓" if not problems else f"✗ {len(problems)}", f"{time.monotonic() - began:.2f}")
     console.print(table)
     for number, p in found:
         console.print(f"  {number}: ✗ {escape(describe(p, lang))}")
