@@ -112,39 +112,39 @@ def start(path: str, lang: str | None, start_at: str | None, reset: bool, explai
 
 def check(path: str, every: bool) -> None:
     config = lab.load_config(path)
-    done = False
     with lab.lab_run(config, "practice.check") as run:
         state = require(config)
-        lang = state["lang"]
         ctx = context(config, run)
-        if every:
-            done = check_all(ctx, state)
-            return
-        key = current(state)
-        if key is None:
-            console.print(say("all_done", lang))
-            done = True
-            return
-        problems = step(key).check(ctx)
-        state["steps"][key]["attempts"] += 1
-        if problems:
-            save(config, state)
-            console.print(f"[red]{say('not_yet', lang, step=KEYS.index(key))}[/red]")
-            for p in problems:
-                console.print(f"  ✗ {escape(describe(p, lang))}")
-            console.print(f"[dim]{say('hint_next', lang)}[/dim]")
-            return
-        following = finish_step(state, key, DONE)
-        save(config, state)
-        done = True
-        console.print(f"[green]✓ {say('done', lang, step=KEYS.index(key))}[/green]")
-        if following is None:
-            console.print(say("all_done", lang))
-            return
-        prepare(ctx, following)
-        show_step(ctx, following, lang)
+        done = check_all(ctx, state) if every else check_current(ctx, state)
     if not done:
         raise SystemExit(1)
+
+
+def check_current(ctx: Context, state: dict) -> bool:
+    """The current step's check; on success the next step becomes current."""
+    lang = state["lang"]
+    key = current(state)
+    if key is None:
+        console.print(say("all_done", lang))
+        return True
+    problems = step(key).check(ctx)
+    state["steps"][key]["attempts"] += 1
+    if problems:
+        save(ctx.config, state)
+        console.print(f"[red]{say('not_yet', lang, step=KEYS.index(key))}[/red]")
+        for p in problems:
+            console.print(f"  ✗ {escape(describe(p, lang))}")
+        console.print(f"[dim]{say('hint_next', lang)}[/dim]")
+        return False
+    following = finish_step(state, key, DONE)
+    save(ctx.config, state)
+    console.print(f"[green]✓ {say('done', lang, step=KEYS.index(key))}[/green]")
+    if following is None:
+        console.print(say("all_done", lang))
+    else:
+        prepare(ctx, following)
+        show_step(ctx, following, lang)
+    return True
 
 
 def describe(problem: str, lang: str) -> str:
