@@ -1,6 +1,7 @@
 """The lab.practice.* tasks: start, check, hint, solve, status."""
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -188,7 +189,9 @@ def hint(path: str, as_json: bool) -> None:
         if level < HINT_LEVELS:
             answer["hint"] = ladder[level - 1].strip().format(**placeholders(config))
         else:
-            ctx = context(config, run)
+            # --json prints the answer alone: the probe's progress line stays in the run log.
+            with console.capture() if as_json else contextlib.nullcontext():
+                ctx = context(config, run)
             answer["solution"] = [[node, command] for node, command in step(key).solution(ctx)]
         if as_json:
             print(json.dumps(answer))

@@ -2,6 +2,9 @@
 behind it. Checked from this machine, through 127.0.0.1, as a browser would."""
 from __future__ import annotations
 
+import html
+import re
+
 from ..checks.http import request
 from . import Context, Problem
 
@@ -25,8 +28,9 @@ def get(url: str, timeout: float):
 def check(ctx: Context) -> list[str]:
     problems = []
     page = get(f"{ctx.config.web_url}login", 5 * ctx.patience)
-    title = f"<title>{ctx.config.app_name} | Login</title>"
-    if page is None or page.status != 200 or title not in page.text:
+    title = re.search(r"<title>(.*?)</title>", page.text, re.S) if page else None
+    if page is None or page.status != 200 or not title or \
+            html.unescape(title.group(1)).strip() != f"{ctx.config.app_name} | Login":
         problems.append(Problem("app_page_down", url=f"{ctx.config.web_url}login",
                                 status=page.status if page else "no answer"))
     health = get(f"{ctx.config.api_url}health", 5 * ctx.patience)
