@@ -8,6 +8,7 @@ named as such in the output and the run record.
 from __future__ import annotations
 
 import secrets
+from shlex import quote
 
 from ..remote import on_each
 from ..runlog import LabError
@@ -27,8 +28,8 @@ def export_line(ctx: Context) -> str:
 
 def teach(ctx: Context) -> list[tuple[str, str]]:
     m = ctx.config.manager.name
-    return [(m, "sudo apt-get install -y nfs-kernel-server"), (m, f"sudo mkdir -p {ctx.config.export_path}"),
-            (m, f"echo '{export_line(ctx)}' | sudo tee -a /etc/exports"), (m, "sudo exportfs -ra"),
+    return [(m, "sudo apt-get install -y nfs-kernel-server"), (m, f"sudo mkdir -p {quote(ctx.config.export_path)}"),
+            (m, f"echo {quote(export_line(ctx))} | sudo tee -a /etc/exports"), (m, "sudo exportfs -ra"),
             ("every worker", f"showmount -e {ctx.config.manager.address}")]
 
 
@@ -43,13 +44,14 @@ def check(ctx: Context) -> list[str]:
 def check_shared_dir(ctx: Context) -> list[str]:
     """Every node sees what the manager writes in the export path."""
     path = ctx.config.export_path
+    probe = quote(f"{path}/{PROBE_FILE}")
     token = secrets.token_hex(8)
-    wrote = ctx.manager_sh(f"test -d {path} && echo {token} > {path}/{PROBE_FILE}", check=False, teach=False)
+    wrote = ctx.manager_sh(f"test -d {quote(path)} && echo {token} > {probe}", check=False, teach=False)
     if not wrote.ok:
         return [f"{path} missing on the manager"]
     seen = on_each(ctx.config.workers,
-                   lambda w: ctx.sh(w.name, f"cat {path}/{PROBE_FILE}", check=False, teach=False).out)
-    ctx.manager_sh(f"rm -f {path}/{PROBE_FILE}", teach=False)
+                   lambda w: ctx.sh(w.name, f"cat {probe}", check=False, teach=False).out)
+    ctx.manager_sh(f"rm -f {probe}", teach=False)
     return [f"{w.name} does not share {path} with the manager"
             for w, text in zip(ctx.config.workers, seen) if text != token]
 
@@ -69,7 +71,7 @@ def check_kernel_nfs(ctx: Context) -> list[str]:
         return problems
     first, second = ctx.config.workers[0], ctx.config.workers[-1]
     token = secrets.token_hex(8)
-    mount = f"mkdir -p {TEST_MOUNT} && mount -t nfs -o nolock,soft {m.address}:{path} {TEST_MOUNT}"
+    mount = f"mkdir -p {TEST_MOUNT} && mount -t nfs -o nolock,soft {quote(f'{m.address}:{path}')} {TEST_MOUNT}"
     wrote = ctx.sh(first.name, f"{mount} && echo {token} > {TEST_MOUNT}/{PROBE_FILE}; "
                                f"r=$?; umount {TEST_MOUNT}; exit $r", check=False, teach=False)
     read = ctx.sh(second.name, f"{mount} && cat {TEST_MOUNT}/{PROBE_FILE}; r=$?; "
@@ -91,8 +93,8 @@ def apply(ctx: Context, step, missing) -> None:
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
     line = export_line(ctx)
     ctx.manager_sh(
-        f"{install} nfs-kernel-server && mkdir -p {ctx.config.export_path} && "
-        f"(grep -qxF '{line}' /etc/exports || echo '{line}' >> /etc/exports) && "
+        f"{install} nfs-kernel-server && mkdir -p {quote(ctx.config.export_path)} && "
+        f"(grep -qxF {quote(line)} /etc/exports || echo {quote(line)} >> /etc/exports) && "
         f"systemctl enable --now nfs-server && exportfs -ra", teach=False, timeout=900)
     on_each(ctx.config.workers, lambda w: ctx.sh(w.name, f"{install} nfs-common", teach=False, timeout=900))
     step.detail = f"exported {ctx.config.export_path} to {ctx.config.network}"
