@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import config as configmod
-from . import box, host, images, libvirt, nodes, probe
+from . import box, host, images, libvirt, nodes, probe, statefiles
 from .runlog import LabError, Run
 from .steps import Context, converge
 from .checks import e2e, smoke
@@ -59,9 +59,8 @@ def lab_run(config: configmod.LabConfig, command: str, explain: bool = False):
 def provider_for(config: configmod.LabConfig, run: Run) -> str:
     choice = host.choose_provider(config)
     run.note(f"provider: {choice.name} ({choice.why})")
-    state = nodes.own_dir(config) / "provider.json"
-    state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({"provider": choice.name, "why": choice.why}) + "\n")
+    statefiles.write_atomic(nodes.own_dir(config) / "provider.json",
+                            json.dumps({"provider": choice.name, "why": choice.why}) + "\n")
     return choice.name
 
 

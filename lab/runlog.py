@@ -18,6 +18,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from . import statefiles
+
 OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
 
 
@@ -83,7 +85,7 @@ class Run:
             os.replace(tmp, link)
 
     def _write_meta(self) -> None:
-        (self.dir / "run.json").write_text(json.dumps({
+        statefiles.write_atomic(self.dir / "run.json", json.dumps({
             "command": self.command,
             "lab": self.lab,
             "started": self.started.isoformat(),
