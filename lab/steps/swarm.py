@@ -81,6 +81,8 @@ def apply(ctx: Context, step, missing) -> None:
         infos = gather(ctx)
     cluster_id = infos[m.name]["_cluster"]
     token = ctx.manager_sh("docker swarm join-token -q worker", teach=False).out
+    # Anyone holding it can join a machine to the swarm: never in a log or a message.
+    ctx.run.hide(token, "<worker token>")
     ctx.run.show_command(m.name, "docker swarm join-token worker")
     listed = {n["Hostname"]: n for n in node_list(ctx)}
 
