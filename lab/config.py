@@ -210,6 +210,12 @@ def _port(value, key) -> int:
     return _int(value, key, 1, 65535)
 
 
+def _abs_path(value, key) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") == "" or " " in value:
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; use an absolute path without spaces, such as /etc/db-data")
+    return value.rstrip("/")
+
+
 def _registry_port(value) -> int:
     port = _port(value, "registry_port")
     if port in RESERVED_PORTS:
