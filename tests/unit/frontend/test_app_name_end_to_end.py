@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from lab import config as cfg
 from lab.checks import e2e, smoke
@@ -19,8 +20,8 @@ NAMES = ["Rock & Roll", "Say \"Hi\" <now>", "Rock 'n' Roll", "Music"]
 
 
 def lab_config(app_name):
-    return dataclasses.replace(cfg.parse(cfg.yaml.safe_load((ROOT / "lab.yaml").read_text()), ROOT / "lab.yaml"),
-                               app_name=cfg._text(app_name, "app_name", 40))
+    data = yaml.safe_load((ROOT / "lab.yaml").read_text())
+    return cfg.parse(dict(data, app_name=app_name), ROOT / "lab.yaml")
 
 
 def served(config):
