@@ -10,15 +10,17 @@ import os
 import shutil
 import subprocess
 import sys
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
 import docker
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import config as configmod
-from . import box, host, images, libvirt, nodes, practice, probe
+from . import box, host, images, libvirt, lock, nodes, practice, probe, statefiles
 from .runlog import LabError, Run
 from .steps import Context, converge
 from .checks import e2e, smoke
@@ -42,9 +44,24 @@ def load_config(path: str) -> configmod.LabConfig:
 
 @contextmanager
 def lab_run(config: configmod.LabConfig, command: str, explain: bool = False):
-    """A run with its record; a LabError ends it with a clear message, exit 1."""
-    run = Run(nodes.state_dir(config), command, explain=explain, console=console, lab=config.name)
+    """A run with its record, alone on its lab; a LabError ends it with a clear
+    message, exit 1. The record never stays "running", whatever ends the run."""
+    held = lock.LabLock(nodes.own_dir(config), f"lab.{command}")
     try:
+        stale = held.acquire()
+    except LabError as exc:
+        # Refused before a run record exists: the running command's stays the latest.
+        console.print(f"[red bold]error:[/red bold] {escape(str(exc))}\n  next: {escape(exc.hint)}")
+        raise SystemExit(1) from None
+    try:
+        run = Run(nodes.state_dir(config), command, explain=explain, console=console, lab=config.name)
+    except BaseException:
+        held.release()
+        raise
+    try:
+        if stale:
+            run.note(f"took over the lock of `invoke {stale.get('command')}` (pid {stale.get('pid')}), "
+                     "which ended without releasing it")
         yield run
     except LabError as exc:
         run.fail(exc)
@@ -54,15 +71,27 @@ def lab_run(config: configmod.LabConfig, command: str, explain: bool = False):
         console.print("[yellow]interrupted[/yellow]: run the same command again; it continues where it stopped")
         run.finish("interrupted")
         raise SystemExit(130) from None
-    run.finish("ok")
+    except Exception as exc:
+        # A bug still ends the record; its traceback goes to the log, masked like the rest.
+        run.fail(LabError(f"unexpected {type(exc).__name__}: {exc}", output=traceback.format_exc(),
+                          hint="the lab did not expect this (a bug in the lab): the traceback is above "
+                               "and in the full log; the command can be run again"))
+        run.finish("failed")
+        raise SystemExit(1) from None
+    except BaseException as exc:
+        run.finish("ok" if isinstance(exc, SystemExit) and not exc.code else "failed")
+        raise
+    else:
+        run.finish("ok")
+    finally:
+        held.release()
 
 
 def provider_for(config: configmod.LabConfig, run: Run) -> str:
     choice = host.choose_provider(config)
     run.note(f"provider: {choice.name} ({choice.why})")
-    state = nodes.own_dir(config) / "provider.json"
-    state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({"provider": choice.name, "why": choice.why}) + "\n")
+    statefiles.write_atomic(nodes.own_dir(config) / "provider.json",
+                            json.dumps({"provider": choice.name, "why": choice.why}) + "\n")
     return choice.name
 
 

@@ -17,6 +17,21 @@ ROLES = ("manager", "worker")
 NODE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 LAB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
 STACK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+# export_path reaches shells on the nodes, the Vagrantfile's `docker run -v`
+# and the NFS exports file: plain path components only.
+EXPORT_PATH = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+# Bind-mounting the shared directory over one of these would break the node,
+# and exporting it over NFS would hand the system's files to the network.
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root",
+               "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/lib/docker")
+# Ports a swarm node or the lab's manager already uses: the registry cannot take them.
+RESERVED_PORTS = {
+    80: "the manager publishes the web frontend on 80",
+    8080: "the manager publishes the API on 8080",
+    2377: "swarm's cluster management port (2377/tcp)",
+    7946: "swarm's node gossip port (7946/tcp+udp)",
+    4789: "swarm's overlay network traffic (4789/udp, VXLAN)",
+}
 
 TOP_KEYS = (
     "provider",
@@ -129,8 +144,8 @@ def parse(data: object, path: Path) -> LabConfig:
     name = _pattern(data["name"], "name", LAB_NAME, "lower-case letters, digits and '-', starting with a letter")
     network = _network(data["network"])
     nodes = _nodes(data["nodes"], network)
-    registry_port = _port(data["registry_port"], "registry_port")
-    export_path = _abs_path(data["export_path"], "export_path")
+    registry_port = _registry_port(data["registry_port"])
+    export_path = _export_path(data["export_path"], "export_path")
     stack_name = _pattern(data["stack_name"], "stack_name", STACK_NAME, "lower-case letters, digits, '_' and '-'")
     app_name = _text(data["app_name"], "app_name", 40)
     host_ports = _host_ports(data["host_ports"])
@@ -169,14 +184,19 @@ def _choice(value, key, allowed) -> str:
 
 
 def _pattern(value, key, pattern, what) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    # fullmatch: with match, '$' also accepts a newline at the end.
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ConfigError(f"{key}: {_show(value)} is not allowed; use {what}")
     return value
 
 
 def _text(value, key, limit) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise ConfigError(f"{key}: {_show(value)} is not allowed; use a non-empty text of at most {limit} characters")
+    """One line of printable text: it becomes a line of the frontend's .env
+    and the pages' titles (escaped there, so '&', '<' and quotes are fine)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > limit \
+            or not value.isprintable() or value != value.strip():
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; use a non-empty text of at most {limit} "
+                          "printable characters on one line, without spaces at either end")
     return value
 
 
@@ -194,6 +214,27 @@ def _abs_path(value, key) -> str:
     if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") == "" or " " in value:
         raise ConfigError(f"{key}: {_show(value)} is not allowed; use an absolute path without spaces, such as /etc/db-data")
     return value.rstrip("/")
+
+
+def _registry_port(value) -> int:
+    port = _port(value, "registry_port")
+    if port in RESERVED_PORTS:
+        raise ConfigError(f"registry_port: {port} is not allowed: {RESERVED_PORTS[port]}; "
+                          f"use another port from 1 to 65535 (not {', '.join(map(str, RESERVED_PORTS))}), "
+                          "such as the tutorial's 4000")
+    return port
+
+
+def _export_path(value, key) -> str:
+    allowed = ("use an absolute path made of letters, digits, '.', '_' and '-' between single '/', "
+               "with no '.' or '..' component and no '/' at the end, such as /etc/db-data")
+    if not isinstance(value, str) or not EXPORT_PATH.fullmatch(value) \
+            or any(part in (".", "..") for part in value.split("/")):
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; {allowed}")
+    if value in SYSTEM_DIRS or value.split("/")[1] in ("proc", "sys", "dev", "run"):
+        raise ConfigError(f"{key}: {value!r} is not allowed: it is a system directory of the nodes; "
+                          "use a directory of its own, such as /etc/db-data")
+    return value
 
 
 def _network(value) -> ipaddress.IPv4Network:

@@ -18,6 +18,7 @@ from fabric import Config, Connection
 
 from .config import LabConfig, Node
 from .host import check_vm_memory, vagrant_env
+from . import statefiles
 from .runlog import LabError, Run
 
 SSH_TIMEOUT = 10
@@ -185,9 +186,7 @@ def fresh_cluster(config: LabConfig, vg: Vagrant) -> Cluster:
     if missing:
         raise LabError(f"vagrant ssh-config has no entry for {', '.join(missing)}",
                        command="vagrant ssh-config", output=text)
-    path = ssh_config_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    statefiles.write_atomic(ssh_config_path(config), text)
     return Cluster(config, settings)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +19,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from . import statefiles
+
 OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
+# A swarm join token in any output (`docker swarm init` prints the worker's),
+# masked even before the lab knows its value.
+SWARM_TOKEN = re.compile(r"SWMTKN-1-[0-9A-Za-z]+-[0-9A-Za-z]+")
 
 
 class LabError(RuntimeError):
@@ -64,14 +70,17 @@ class Run:
         self.started = datetime.now(timezone.utc)
         stamp = self.started.strftime("%Y%m%dT%H%M%S.%fZ")
         self.dir = state_dir / "runs" / f"{stamp}-{command.replace('.', '-')}"
+        # .lab holds secrets, SSH settings and logs that name them: its owner only.
+        statefiles.private_dir(state_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.command = command
         self.explain = explain or os.environ.get("LAB_EXPLAIN") == "1"
         self.console = console or Console(highlight=False)
         self.log_path = self.dir / "run.log"
-        self._log = self.log_path.open("a", buffering=1)
-        self._records = (self.dir / "steps.jsonl").open("a", buffering=1)
+        self._log = open(self.log_path, "a", buffering=1, opener=statefiles.private_opener)
+        self._records = open(self.dir / "steps.jsonl", "a", buffering=1, opener=statefiles.private_opener)
         self.steps: list[Step] = []
+        self._secrets: dict[str, str] = {}
         self.result = "running"
         self._write_meta()
         # runs/latest: the newest run of any lab; runs/latest-<lab>: of this one.
@@ -83,7 +92,7 @@ class Run:
             os.replace(tmp, link)
 
     def _write_meta(self) -> None:
-        (self.dir / "run.json").write_text(json.dumps({
+        statefiles.write_atomic(self.dir / "run.json", json.dumps({
             "command": self.command,
             "lab": self.lab,
             "started": self.started.isoformat(),
@@ -92,18 +101,30 @@ class Run:
             "steps": len(self.steps),
         }, indent=2) + "\n")
 
+    def hide(self, value: str, label: str) -> None:
+        """From now on `value` is written as `label` in everything this run
+        logs, records or prints (a join token: "<worker token>")."""
+        if value:
+            self._secrets[value] = label
+
+    def masked(self, text: str) -> str:
+        for value, label in self._secrets.items():
+            text = text.replace(value, label)
+        return SWARM_TOKEN.sub("<swarm token>", text)
+
     def log(self, text: str) -> None:
+        text = self.masked(text)
         self._log.write(text if text.endswith("\n") else text + "\n")
 
     def show_command(self, node: str, command: str) -> None:
         """Teaching mode: the exact command, where it runs, to type by hand."""
         self.log(f"[{node}]$ {command}")
         if self.explain:
-            self.console.print(f"    [dim]{escape(node)}$[/dim] [cyan]{escape(command)}[/cyan]")
+            self.console.print(f"    [dim]{escape(node)}$[/dim] [cyan]{escape(self.masked(command))}[/cyan]")
 
     def note(self, text: str) -> None:
         self.log(text)
-        self.console.print(f"    {escape(text)}")
+        self.console.print(f"    {escape(self.masked(text))}")
 
     @contextmanager
     def step(self, name: str, node: str | None = None):
@@ -127,6 +148,8 @@ class Run:
             self._finish(step)
 
     def _finish(self, step: Step) -> None:
+        if step.detail:
+            step.detail = self.masked(step.detail)
         self.steps.append(step)
         record = {
             "name": step.name,
@@ -151,15 +174,19 @@ class Run:
         self.result = "failed"
         self._write_meta()
         where = f" on {error.node}" if error.node else ""
-        self.console.print(f"[red bold]error{escape(where)}:[/red bold] {escape(str(error))}")
+
+        def show(text: str) -> str:
+            return escape(self.masked(text))
+
+        self.console.print(f"[red bold]error{escape(where)}:[/red bold] {show(str(error))}")
         if error.command:
-            self.console.print(f"  command: [cyan]{escape(error.command)}[/cyan]")
+            self.console.print(f"  command: [cyan]{show(error.command)}[/cyan]")
         if error.output:
             self.console.print("  last lines of its output:")
             for line in error.tail().splitlines():
-                self.console.print(f"    {escape(line)}", soft_wrap=True)
+                self.console.print(f"    {show(line)}", soft_wrap=True)
         if error.hint:
-            self.console.print(f"  next: {escape(error.hint)}")
+            self.console.print(f"  next: {show(error.hint)}")
         self.console.print(f"  full log: {self.log_path}")
         self.log(f"FAILED: {error}\ncommand: {error.command}\n{error.output}")
 

@@ -260,7 +260,7 @@ def converge(ctx: Context) -> stack.Rendered:
             deploy(ctx, rendered)
         wait_converged(ctx, rendered)
         ctx.manager_sh(f"echo {fingerprint(ctx, rendered)} > {STAMP}", teach=False)
-        step.changed(("secrets created; " if created else "") + "; ".join(problems))
+        step.changed(closing_line(ctx, rendered, problems, present, created))
     return rendered
 
 
@@ -361,3 +361,17 @@ def check(ctx: Context) -> list[str]:
         problems.append(Problem("stack_db_not_on_export", node=volume[0], path=ctx.config.export_path,
                                 volume=f"{ctx.config.stack_name}_db-data"))
     return problems
+
+
+def closing_line(ctx: Context, rendered: stack.Rendered, problems: list[str], present: dict[str, dict],
+                 created: list[str]) -> str:
+    """What converge did, for its tick; not the list of what its first check
+    found missing (a green tick read "not at full replicas: mesh 0/0 ...")."""
+    wanted = stack.expected_replicas(rendered, workers=len(ctx.config.workers))
+    # The same choice converge made: only tasks to replace, or a deploy.
+    if problems[0].startswith("not at full replicas") and all(s in present for s in rendered.services):
+        short = [n for n in rendered.services if replicas(present[n]) != (wanted[n], wanted[n])]
+        did = f"replaced stopped tasks of {', '.join(short)}" if short else "waited for a rolling update"
+    else:
+        did = "deployed"
+    return ("secrets created; " if created else "") + f"{did}, {len(rendered.services)} services at full replicas"

@@ -8,6 +8,7 @@ named as such in the output and the run record.
 from __future__ import annotations
 
 import secrets
+from shlex import quote
 
 from ..remote import on_each
 from ..runlog import LabError
@@ -31,11 +32,11 @@ def teach(ctx: Context) -> list[tuple[str, str]]:
     if not ctx.caps.nfs:
         # What works where the kernel has no NFS: look at the shared directory
         # that stands in for the export, and see a file cross from node to node.
-        return [("every node", f"findmnt {path}"),
-                (m, f"echo written-on-{m} | sudo tee {path}/hello.txt"),
-                ("every worker", f"cat {path}/hello.txt")]
-    return [(m, "sudo apt-get install -y nfs-kernel-server"), (m, f"sudo mkdir -p {ctx.config.export_path}"),
-            (m, f"echo '{export_line(ctx)}' | sudo tee -a /etc/exports"), (m, "sudo exportfs -ra"),
+        return [("every node", f"findmnt {quote(path)}"),
+                (m, f"echo written-on-{m} | sudo tee {quote(path + '/hello.txt')}"),
+                ("every worker", f"cat {quote(path + '/hello.txt')}")]
+    return [(m, "sudo apt-get install -y nfs-kernel-server"), (m, f"sudo mkdir -p {quote(ctx.config.export_path)}"),
+            (m, f"echo {quote(export_line(ctx))} | sudo tee -a /etc/exports"), (m, "sudo exportfs -ra"),
             ("every worker", f"showmount -e {ctx.config.manager.address}")]
 
 
@@ -50,13 +51,14 @@ def check(ctx: Context) -> list[str]:
 def check_shared_dir(ctx: Context) -> list[str]:
     """Every node sees what the manager writes in the export path."""
     path = ctx.config.export_path
+    probe = quote(f"{path}/{PROBE_FILE}")
     token = secrets.token_hex(8)
-    wrote = ctx.manager_sh(f"test -d {path} && echo {token} > {path}/{PROBE_FILE}", check=False, teach=False)
+    wrote = ctx.manager_sh(f"test -d {quote(path)} && echo {token} > {probe}", check=False, teach=False)
     if not wrote.ok:
         return [Problem("nfs_dir_missing", node=ctx.config.manager.name, path=path)]
     seen = on_each(ctx.config.workers,
-                   lambda w: ctx.sh(w.name, f"cat {path}/{PROBE_FILE}", check=False, teach=False).out)
-    ctx.manager_sh(f"rm -f {path}/{PROBE_FILE}", teach=False)
+                   lambda w: ctx.sh(w.name, f"cat {probe}", check=False, teach=False).out)
+    ctx.manager_sh(f"rm -f {probe}", teach=False)
     return [Problem("nfs_not_shared", node=w.name, path=path)
             for w, text in zip(ctx.config.workers, seen) if text != token]
 
@@ -76,7 +78,7 @@ def check_kernel_nfs(ctx: Context) -> list[str]:
         return problems
     first, second = ctx.config.workers[0], ctx.config.workers[-1]
     token = secrets.token_hex(8)
-    mount = f"mkdir -p {TEST_MOUNT} && mount -t nfs -o nolock,soft {m.address}:{path} {TEST_MOUNT}"
+    mount = f"mkdir -p {TEST_MOUNT} && mount -t nfs -o nolock,soft {quote(f'{m.address}:{path}')} {TEST_MOUNT}"
     wrote = ctx.sh(first.name, f"{mount} && echo {token} > {TEST_MOUNT}/{PROBE_FILE}; "
                                f"r=$?; umount {TEST_MOUNT}; exit $r", check=False, teach=False)
     read = ctx.sh(second.name, f"{mount} && cat {TEST_MOUNT}/{PROBE_FILE}; r=$?; "
@@ -98,8 +100,8 @@ def apply(ctx: Context, step, missing) -> None:
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
     line = export_line(ctx)
     ctx.manager_sh(
-        f"{install} nfs-kernel-server && mkdir -p {ctx.config.export_path} && "
-        f"(grep -qxF '{line}' /etc/exports || echo '{line}' >> /etc/exports) && "
+        f"{install} nfs-kernel-server && mkdir -p {quote(ctx.config.export_path)} && "
+        f"(grep -qxF {quote(line)} /etc/exports || echo {quote(line)} >> /etc/exports) && "
         f"systemctl enable --now nfs-server && exportfs -ra", teach=False, timeout=900)
     on_each(ctx.config.workers, lambda w: ctx.sh(w.name, f"{install} nfs-common", teach=False, timeout=900))
     step.detail = f"exported {ctx.config.export_path} to {ctx.config.network}"

@@ -90,7 +90,9 @@ def apply(ctx: Context, step, missing) -> None:
         actions.append("swarm initialised")
         infos = gather(ctx)
     token = ctx.manager_sh("docker swarm join-token -q worker", teach=False).out
-    ctx.run.show_command(m.name, "docker swarm join-token -q worker")
+    # Anyone holding it can join a machine to the swarm: never in a log or a message.
+    ctx.run.hide(token, TOKEN)
+    ctx.run.show_command(m.name, TOKEN_COMMAND)
     by_id = {n["ID"]: n for n in node_list(ctx)}
 
     def join(w):

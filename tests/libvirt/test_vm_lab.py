@@ -4,6 +4,7 @@ import subprocess
 import urllib.request
 
 from lab import box
+from lab.checks import smoke
 from .conftest import invoke, last_run, on
 
 
@@ -98,7 +99,7 @@ def test_services_have_virtual_ips_and_ports_go_through_the_routing_mesh(cluster
 
 def test_login_page_and_api_answer_through_127_0_0_1(lab_up, config):
     with urllib.request.urlopen(f"{config.web_url}login", timeout=30) as r:
-        assert r.status == 200 and f"{config.app_name} | Login" in r.read().decode()
+        assert r.status == 200 and smoke.shows_login(r.read().decode(), config.app_name)
     with urllib.request.urlopen(f"{config.api_url}health", timeout=30) as r:
         assert r.status == 200
 

@@ -61,6 +61,11 @@ def test_the_shipped_lab_yaml_is_valid():
     (with_change(network="192.168.56.0/33"), "network", "CIDR"),
     (with_change(network="8.8.8.0/24"), "network", "private"),
     (with_change(export_path="etc/db-data"), "export_path", "absolute path"),
+    (with_change(registry_port=2377), "registry_port", "cluster management"),
+    (with_change(app_name="Music\nAPI_ENDPOINT=http://elsewhere/"), "app_name", "printable characters on one line"),
+    (with_change(app_name=" Music"), "app_name", "without spaces at either end"),
+    (with_change(stack_name="musicapp\n"), "stack_name", "lower-case"),
+    (with_node(1, name="worker1\n"), "nodes[1].name", "lower-case"),
     (with_change(stack_name="Music App"), "stack_name", "lower-case"),
     (with_change(app_name=""), "app_name", "non-empty"),
     (with_change(host_ports={"web": 8000, "api": 8000}), "host_ports.api", "two different ports"),
@@ -122,3 +127,43 @@ def test_invalid_config_exits_non_zero_and_changes_nothing(tmp_path):
     assert result.returncode == 2
     assert "nodse: unknown key" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.yaml"]
+
+
+SHELL_TRICKS = ["/etc/db-data;reboot", "/etc/$(reboot)", "/etc/`reboot`", "/etc/db'data", "/etc/../root",
+                "/etc/db-data/..", "/etc/./db-data", "/etc/db-data\n", "/etc/db\ndata", "/", "//etc",
+                "/etc/db data", "/etc/db-data/", "/etc/db-data:/x", "/etc/*", 42]
+
+
+@pytest.mark.parametrize("value", SHELL_TRICKS)
+def test_export_path_refuses_what_a_shell_would_read_as_code(value):
+    with pytest.raises(cfg.ConfigError) as err:
+        parse(with_change(export_path=value))
+    message = str(err.value)
+    assert message.startswith(f"export_path: {value!r} is not allowed"), message
+    assert "letters, digits, '.', '_' and '-'" in message and "no '.' or '..' component" in message
+
+
+@pytest.mark.parametrize("value", ["/etc", "/var/lib/docker", "/proc/x", "/sys", "/dev/shm"])
+def test_export_path_is_not_a_system_directory_of_the_nodes(value):
+    with pytest.raises(cfg.ConfigError, match=f"^export_path: '{value}' is not allowed: it is a system directory"):
+        parse(with_change(export_path=value))
+
+
+@pytest.mark.parametrize("value", ["/etc/db-data", "/srv/lab_data.v2", "/data"])
+def test_plain_export_paths_are_kept_as_given(value):
+    assert parse(with_change(export_path=value)).export_path == value
+
+
+@pytest.mark.parametrize("port, why", [(80, "web frontend"), (8080, "API"), (2377, "2377/tcp"),
+                                       (7946, "7946/tcp+udp"), (4789, "4789/udp")])
+def test_registry_port_refuses_the_ports_the_swarm_and_the_app_use(port, why):
+    with pytest.raises(cfg.ConfigError) as err:
+        parse(with_change(registry_port=port))
+    message = str(err.value)
+    assert message.startswith(f"registry_port: {port} is not allowed: ") and why in message
+    assert "not 80, 8080, 2377, 7946, 4789" in message
+
+
+def test_app_name_may_hold_html_and_shell_characters():
+    # They are escaped where they go (the .env, the pages): no reason to refuse them.
+    assert parse(with_change(app_name="Rock & Roll <\"Live\"> 'n' $(x)")).app_name == "Rock & Roll <\"Live\"> 'n' $(x)"
