@@ -11,7 +11,6 @@ a check reads.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from typing import Callable
 from .. import nodes, texts
 from ..build import ensure_base
 from ..runlog import LabError
+from ..statefiles import write_atomic
 from ..steps import Context, converge
 from ..steps import (app_images, app_source, daemon_json, deploy, docker as docker_step, frontend_env, nfs,
                     registry, server_name, swarm, verify)
@@ -179,11 +179,7 @@ def require(config) -> dict:
 
 def save(config, state: dict) -> None:
     """Atomically: a trainee's progress survives an interrupted command."""
-    path = state_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(state_path(config), json.dumps(state, indent=2) + "\n")
 
 
 def finish_step(state: dict, key: str, status: str) -> str | None:

@@ -10,6 +10,7 @@ import secrets
 import time
 
 from .. import stack
+from ..statefiles import write_atomic
 from .app_images import MANIFEST_V2
 from ..runlog import LabError
 from . import Context, Problem, app_source
@@ -40,10 +41,7 @@ def lab_secrets(ctx: Context) -> dict[str, bytes]:
     for name in SECRETS:
         path = folder / name
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_urlsafe(32))
-            tmp.chmod(0o600)
-            tmp.rename(path)
+            write_atomic(path, secrets.token_urlsafe(32))
         values[name] = path.read_bytes()
     return values
 
