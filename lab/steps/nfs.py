@@ -32,9 +32,13 @@ def teach(ctx: Context) -> list[tuple[str, str]]:
     if not ctx.caps.nfs:
         # What works where the kernel has no NFS: look at the shared directory
         # that stands in for the export, and see a file cross from node to node.
+        # It is PostgreSQL's data folder (mode 700, and initdb wants it empty):
+        # read as root, and leave nothing behind.
+        hello = quote(f"{path}/hello.txt")
         return [("every node", f"findmnt {quote(path)}"),
-                (m, f"echo written-on-{m} | sudo tee {quote(path + '/hello.txt')}"),
-                ("every worker", f"cat {quote(path + '/hello.txt')}")]
+                (m, f"echo written-on-{m} | sudo tee {hello}"),
+                ("every worker", f"sudo cat {hello}"),
+                (m, f"sudo rm {hello}")]
     return [(m, "sudo apt-get install -y nfs-kernel-server"), (m, f"sudo mkdir -p {quote(ctx.config.export_path)}"),
             (m, f"echo {quote(export_line(ctx))} | sudo tee -a /etc/exports"), (m, "sudo exportfs -ra"),
             ("every worker", f"showmount -e {ctx.config.manager.address}")]

@@ -50,6 +50,8 @@ class Trainee:
         assert self.cluster is not None, "no ssh-config: the nodes are not up"
 
     def run(self, node, command, ok=True, timeout=900):
+        if self.cluster is None:
+            self.connect()
         r = self.cluster[node].run(command, hide=True, warn=True, timeout=timeout, pty=False)
         if ok:
             assert r.ok, f"{node}$ {command}\n{r.stdout}{r.stderr}"
