@@ -166,7 +166,8 @@ def test_deploy_with_a_missing_image_and_the_db_off_the_export(config, trainee):
     wrong["volumes"]["db-data"] = {}
     trainee.run(m, f"cat > ~/wrong.yaml <<'EOF'\n{yaml.safe_dump(wrong)}EOF")
     trainee.run(m, f"docker stack deploy -c ~/wrong.yaml {stack}")
-    out = wait_check(False, "frontend cannot start: No such image", "the db's data volume")
+    out = wait_check(False, "frontend cannot start:", f"No such image: {config.registry}/frontend:not-pushed",
+                     "the db's data volume")
     db_node = next(line for line in out.splitlines() if "the db's data volume" in line).split(":")[0].split()[-1]
     assert db_node in {w.name for w in config.workers}
 
