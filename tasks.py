@@ -98,6 +98,21 @@ def box_build(c, config=None, explain=False):
     commands.box_build(_config(config), explain)
 
 
+@task(positional=["name"], help={"name": "tcp, udp, unix, filesystem, database, http, mqtt, or all (runs them in turn)",
+            "messages": "N: messages to send (1-10000, default 200)",
+            "size": "S: bytes per message (8-60000, default 64)",
+            "keep": "leave the demo's stack running to explore (the next lab.demo removes it)",
+            "list": "list the demos and stop",
+            "lang": "language of the texts: en or id (default: $LAB_LANG, else en)",
+            "config": CONFIG_HELP, "explain": EXPLAIN_HELP})
+def demo(c, name=None, messages=200, size=64, keep=False, list=False, lang=None, config=None, explain=False):
+    """Show one way containers talk, measured across the lab (or all of them, as a table)."""
+    import os
+    from lab.demos import runner
+    runner.main(_config(config), name, int(messages), int(size), keep, list,
+                explain, lang or os.environ.get("LAB_LANG", "en"))
+
+
 box = Collection("box")
 box.add_task(box_build, "build")
 
@@ -118,6 +133,7 @@ lab.add_task(report)
 lab.add_task(bench)
 lab.add_task(ssh)
 lab.add_task(cluster)
+lab.add_task(demo)
 
 ns = Collection()
 ns.add_collection(lab)
