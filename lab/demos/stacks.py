@@ -62,7 +62,7 @@ class Demo:
 
 
 def service(s: Settings, role: str, node: str, networks: list[str] | None = None, **env) -> dict:
-    environment = {"N": s.messages, "S": s.size, "RUN": s.run_id, "DEADLINE": s.deadline, **env}
+    environment = {"COUNT": s.messages, "SIZE": s.size, "RUN": s.run_id, "DEADLINE": s.deadline, **env}
     return {
         "image": s.image,
         "command": [role],

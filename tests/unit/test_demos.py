@@ -322,3 +322,15 @@ def test_image_programs_import_the_same_measure_module():
     used = {svc["command"][0] for name in stacks.NAMES
             for svc in stacks.DEMOS[name].render(settings())["services"].values() if "command" in svc}
     assert used and used <= set(roles)
+
+
+YAML_11_BOOLEANS = {"y", "n", "yes", "no", "on", "off", "true", "false"}
+
+
+@pytest.mark.parametrize("name", stacks.NAMES)
+def test_environment_keys_are_strings_for_dockers_yaml_too(name):
+    """Docker's YAML reads N, Y, on, off... as booleans ("Non-string key in
+    services.consumer.environment"), PyYAML does not: check the names."""
+    for svc in stacks.DEMOS[name].render(settings())["services"].values():
+        for key in svc["environment"]:
+            assert key.lower() not in YAML_11_BOOLEANS, key

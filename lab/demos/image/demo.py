@@ -21,8 +21,8 @@ from pathlib import Path
 
 from measure import payload, received_report, seq_of, summarize
 
-N = int(os.environ.get("N", "200"))
-S = int(os.environ.get("S", "64"))
+N = int(os.environ.get("COUNT", "200"))
+S = int(os.environ.get("SIZE", "64"))
 PEER = os.environ.get("PEER", "consumer")
 PORT = int(os.environ.get("PORT", "7000"))
 RUN = os.environ.get("RUN", "run")
