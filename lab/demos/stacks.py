@@ -62,7 +62,9 @@ class Demo:
 
 
 def service(s: Settings, role: str, node: str, networks: list[str] | None = None, **env) -> dict:
-    environment = {"COUNT": s.messages, "SIZE": s.size, "RUN": s.run_id, "DEADLINE": s.deadline, **env}
+    environment = {"COUNT": s.messages, "SIZE": s.size, "RUN": s.run_id, "DEADLINE": s.deadline,
+                   # Swarm fills this in: the node the task runs on, for its report.
+                   "NODE": "{{.Node.Hostname}}", **env}
     return {
         "image": s.image,
         "command": [role],

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from lab.demos.stacks import EXPORT_SUBDIR, NAMES
+from lab.demos.table import say
 from tests.lab.conftest import LAB_NAME, ROOT, invoke, on
 from lab.checks.http import request
 
@@ -95,9 +96,15 @@ def test_demo_delivers_and_leaves_nothing(name, cluster, config, musicapp_before
     if name == "filesystem":
         assert reports["consumer-local"]["node"] == reports["producer"]["node"]
         assert reports["consumer-shared"]["node"] != reports["producer"]["node"]
-        assert "shared directory" in result.stdout or "NFS" in result.stdout
-    if name == "database":
+        # Labelled: the stand-in on node containers, the NFS volume on VMs.
+        assert say("words.stand_in", "en") in result.stdout or say("words.nfs", "en") in result.stdout
+    if name in ("tcp", "udp", "http", "database"):
         assert reports["consumer"]["node"] != reports["producer"]["node"]
+        assert {reports["consumer"]["node"], reports["producer"]["node"]} <= {w.name for w in config.workers}
+    if name == "unix":
+        assert reports["consumer"]["node"] == reports["producer"]["node"]
+    if name == "mqtt":
+        assert len({reports[s]["node"] for s in ("publisher", "subscriber-a", "subscriber-b")}) == 3
     assert "median" in result.stdout and "msgs/s" in result.stdout
     steps = [json.loads(l) for l in (run_dir / "steps.jsonl").read_text().splitlines()]
     assert [s["outcome"] for s in steps if s["name"] == f"demo: {name}"] == ["ok"]

@@ -334,3 +334,15 @@ def test_environment_keys_are_strings_for_dockers_yaml_too(name):
     for svc in stacks.DEMOS[name].render(settings())["services"].values():
         for key in svc["environment"]:
             assert key.lower() not in YAML_11_BOOLEANS, key
+
+
+def test_a_lab_that_is_not_up_says_lab_up(tmp_path):
+    """A lab file whose nodes were never brought up (its own folder, so no
+    kept ssh-config): the demo stops before touching anything."""
+    lab_file = tmp_path / "lab.yaml"
+    lab_file.write_text((ROOT / "lab.yaml").read_text().replace("name: swarmlab", "name: neverup"))
+    r = subprocess.run([sys.executable, "-m", "invoke", "lab.demo", "tcp"], cwd=ROOT, capture_output=True,
+                       text=True, env={"LAB_CONFIG": str(lab_file), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "the lab is not up" in r.stdout
+    assert "invoke lab.up" in r.stdout

@@ -31,7 +31,8 @@ DEADLINE = time.monotonic() + float(os.environ.get("DEADLINE", "150"))
 
 
 def report(role: str, **fields) -> None:
-    print("DEMO-REPORT " + json.dumps({"role": role, "node": socket.gethostname(), **fields}), flush=True)
+    node = os.environ.get("NODE") or socket.gethostname()
+    print("DEMO-REPORT " + json.dumps({"role": role, "node": node, **fields}), flush=True)
 
 
 def say(text: str) -> None:
