@@ -39,6 +39,9 @@ def test_percentile_nearest_rank():
     assert measure.percentile(values, 100) == 100
     assert measure.percentile(values, 50) == 50
     assert measure.percentile([3.0], 99) == 3.0
+    # Below 100 values, p99 is the slowest one: a rank is rounded up, never down.
+    assert measure.percentile(list(range(1, 11)), 99) == 10
+    assert measure.percentile([1, 2, 3], 50) == 2
     # One slow round trip in 200 is p99's business only from 100 values up.
     many = [1.0] * 199 + [50.0]
     assert measure.percentile(many, 99) == 1.0
