@@ -30,7 +30,8 @@ from ..build import ensure_base
 from . import stacks
 from .measure import MAX_COUNT, MAX_SIZE, MIN_COUNT, MIN_SIZE
 from .stacks import DEMOS, NAMES, EXPORT_SUBDIR, Settings
-from .table import LANGUAGES, Row, judge, say, section, verdict_text, write_section
+from .table import (HEADERS, LANGUAGES, Row, cells, judge, note_text, say, section, verdict_text,
+                    write_section)
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent.parent / "docs" / "demos.md"
@@ -244,7 +245,6 @@ def run_demo(ctx: Context, name: str, image: str, messages: int, size: int, keep
         run.console.print(f"    [dim]{stack}.yaml:[/dim]")
         for line in text.splitlines():
             run.console.print(f"      [cyan]{escape(line)}[/cyan]")
-    removed = False
     try:
         if demo.uses_export:
             ctx.manager_sh(f"mkdir -p {ctx.config.export_path}/{EXPORT_SUBDIR}")
@@ -261,10 +261,7 @@ def run_demo(ctx: Context, name: str, image: str, messages: int, size: int, keep
             remove_stack(ctx, stack)
             if demo.uses_export:
                 remove_export_dir(ctx)
-            removed = True
-    rows = demo.rows(reports, s)
-    run.log(f"{stack} removed: {removed}")
-    return rows
+    return demo.rows(reports, s)
 
 
 def undelivered(rows: list[Row]) -> list[Row]:
@@ -279,8 +276,8 @@ def show_rows(run: Run, rows: list[Row], lang: str) -> None:
                  f"{r.delivered}/{r.messages}" + (f" ({r.delivered_text})" if r.delivered_text else "")
                  + (f"; {timing}" if timing else ""))
         if r.note:
-            run.note("  " + (say(f"words.{r.note}", lang) if r.note in ("nfs", "stand_in") else r.note))
-        if r.demo == "udp" and not r.complete:
+            run.note("  " + note_text(r, lang))
+        if r.demo == "udp":
             run.note("  " + say("demos.udp.loss_allowed", lang))
         run.note(f"  {verdict_text(r, lang)}: {say(f'claims.{r.claim}', lang)}")
 
@@ -294,7 +291,6 @@ def check_delivery(name: str, rows: list[Row]) -> None:
 
 
 def results_table(rows: list[Row], lang: str) -> Table:
-    from .table import HEADERS, cells
     table = Table(*HEADERS[lang])
     for r in rows:
         table.add_row(*cells(r, lang))
@@ -305,8 +301,7 @@ def notes_for_docs(rows: list[Row], lang: str = "en") -> list[str]:
     notes = []
     for r in rows:
         if r.note:
-            text = say(f"words.{r.note}", lang) if r.note in ("nfs", "stand_in") else r.note
-            notes.append(f"{r.mechanism}: {text}")
+            notes.append(f"{r.mechanism}: {note_text(r, lang)}")
     notes.append("udp: " + say("demos.udp.loss_allowed", lang))
     return notes
 

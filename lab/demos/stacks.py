@@ -183,8 +183,7 @@ def rows_udp(r: dict, s: Settings) -> list[Row]:
     got = r["consumer"]["received"]
     back_lost = got - r["producer"]["echoed"]
     row = Row("udp", "udp", f"{s.w1} -> {s.w2}", s.messages, got, "udp", must_deliver=False,
-              note=f"{s.messages - got} lost on the way to the consumer, {back_lost} echoes lost on the way back",
-              extra={"lost": s.messages - got, "echoes_lost": back_lost})
+              note="udp_lost", extra={"lost": s.messages - got, "echoes_lost": back_lost})
     return [measured(row, r["producer"])]
 
 
@@ -211,9 +210,8 @@ def rows_database(r: dict, s: Settings) -> list[Row]:
 def rows_http(r: dict, s: Settings) -> list[Row]:
     req, resp = r["consumer"].get("request_header_bytes"), r["producer"].get("response_header_bytes")
     row = Row("http", "http", f"{s.w1} -> {s.w2}", s.messages, r["consumer"]["received"], "http",
-              note=f"headers per message: {req} bytes in the request, {resp} in the response, "
-                   f"for {s.size} bytes of message",
-              extra={"request_header_bytes": req, "response_header_bytes": resp})
+              note="http_headers", extra={"request_header_bytes": req, "response_header_bytes": resp,
+                                          "size": s.size})
     return [measured(row, r["producer"])]
 
 
@@ -221,13 +219,13 @@ def rows_mqtt(r: dict, s: Settings) -> list[Row]:
     a, b, pub = r["subscriber-a"], r["subscriber-b"], r["publisher"]
     fan_a, fan_b = a["fanout"]["received"], b["fanout"]["received"]
     path = f"{s.w1} -> broker on {s.manager} -> {s.w2}, {s.w3}"
-    cut = f"b cut its connection after {b.get('cut_after')} QoS 1 messages and came back"
+    cut = {"cut_after": b.get("cut_after")}
     fanout = measured(Row("mqtt", "mqtt fan-out (QoS 1)", path, s.messages, min(fan_a, fan_b), "mqtt_fanout",
                           delivered_text=f"a {fan_a}, b {fan_b}"), pub["fanout"])
     qos0 = Row("mqtt", "mqtt QoS 0, cut mid-run", f"broker on {s.manager} -> {s.w3}", s.messages,
-               b["qos0"]["received"], "mqtt_qos0", must_deliver=False, note=cut)
+               b["qos0"]["received"], "mqtt_qos0", must_deliver=False, note="mqtt_cut", extra=cut)
     qos1 = Row("mqtt", "mqtt QoS 1, cut mid-run", f"broker on {s.manager} -> {s.w3}", s.messages,
-               b["qos1"]["received"], "mqtt_qos1", note=cut)
+               b["qos1"]["received"], "mqtt_qos1", note="mqtt_cut", extra=cut)
     retained = a.get("retained") or {}
     late = Row("mqtt", "mqtt retained, late subscriber", f"broker on {s.manager} -> {s.w2}", 1,
                1 if retained.get("received") and retained.get("payload") == pub.get("retained") else 0,

@@ -33,6 +33,7 @@ class Row:
     must_deliver: bool = True
     # Shown under the delivered count (two subscribers: "a 200, b 200").
     delivered_text: str | None = None
+    # A key of texts.yaml's words, filled in from extra.
     note: str | None = None
     verdict: str | None = None
     extra: dict = field(default_factory=dict)
@@ -104,6 +105,10 @@ def judge(rows: list[Row]) -> list[Row]:
     for row in rows:
         row.verdict = decide(row, rows)
     return rows
+
+
+def note_text(row: Row, lang: str) -> str | None:
+    return say(f"words.{row.note}", lang).format(**row.extra) if row.note else None
 
 
 def verdict_text(row: Row, lang: str) -> str:

@@ -349,3 +349,16 @@ def test_a_lab_that_is_not_up_says_lab_up(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "the lab is not up" in r.stdout
     assert "invoke lab.up" in r.stdout
+
+
+def test_every_note_reads_in_both_languages_with_its_numbers():
+    rows = all_rows(udp_received=15)
+    noted = [r for r in rows if r.note]
+    assert {r.note for r in noted} == {"udp_lost", "stand_in", "http_headers", "mqtt_cut"}
+    for r in noted:
+        en, id_ = table.note_text(r, "en"), table.note_text(r, "id")
+        assert en != id_ and "{" not in en + id_
+    udp = table.by_mechanism(rows, "udp")
+    assert table.note_text(udp, "en").startswith("5 lost")
+    assert "120 bytes in the request, 90 in the response, for 64 bytes" in \
+        table.note_text(table.by_mechanism(rows, "http"), "en")
