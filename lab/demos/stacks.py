@@ -221,7 +221,7 @@ def rows_mqtt(r: dict, s: Settings) -> list[Row]:
     path = f"{s.w1} -> broker on {s.manager} -> {s.w2}, {s.w3}"
     cut = {"cut_after": b.get("cut_after")}
     fanout = measured(Row("mqtt", "mqtt fan-out (QoS 1)", path, s.messages, min(fan_a, fan_b), "mqtt_fanout",
-                          delivered_text=f"a {fan_a}, b {fan_b}"), pub["fanout"])
+                          delivered_text=f"a {fan_a}, b {fan_b}", note="mqtt_path"), pub["fanout"])
     qos0 = Row("mqtt", "mqtt QoS 0, cut mid-run", f"broker on {s.manager} -> {s.w3}", s.messages,
                b["qos0"]["received"], "mqtt_qos0", must_deliver=False, note="mqtt_cut", extra=cut)
     qos1 = Row("mqtt", "mqtt QoS 1, cut mid-run", f"broker on {s.manager} -> {s.w3}", s.messages,

@@ -354,7 +354,7 @@ def test_a_lab_that_is_not_up_says_lab_up(tmp_path):
 def test_every_note_reads_in_both_languages_with_its_numbers():
     rows = all_rows(udp_received=15)
     noted = [r for r in rows if r.note]
-    assert {r.note for r in noted} == {"udp_lost", "stand_in", "http_headers", "mqtt_cut"}
+    assert {r.note for r in noted} == {"udp_lost", "stand_in", "http_headers", "mqtt_path", "mqtt_cut"}
     for r in noted:
         en, id_ = table.note_text(r, "en"), table.note_text(r, "id")
         assert en != id_ and "{" not in en + id_

@@ -328,13 +328,17 @@ def wait_notify(conn, channel: str, poll_sql: str, args) -> bytes | None:
     alone would also find it (a notification is only a hint)."""
     with conn.cursor() as cur:
         while True:
+            conn.notifies.clear()
             cur.execute(poll_sql, args)
             row = cur.fetchone()
             if row:
                 return bytes(row[0])
+            # psycopg2 reads a notification that arrives during the query
+            # itself: the socket then stays quiet, so look before waiting.
+            if conn.notifies:
+                continue
             if select.select([conn], [], [], min(left(), 1.0))[0]:
                 conn.poll()
-                conn.notifies.clear()
 
 
 def db_consumer() -> None:
