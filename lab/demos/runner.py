@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.markup import escape
-from rich.table import Table
 
 from ..bench import machine
 from ..remote import on_each
@@ -30,8 +29,7 @@ from ..build import ensure_base
 from . import stacks
 from .measure import MAX_COUNT, MAX_SIZE, MIN_COUNT, MIN_SIZE
 from .stacks import DEMOS, NAMES, EXPORT_SUBDIR, Settings
-from .table import (HEADERS, LANGUAGES, Row, cells, judge, note_text, say, section, verdict_text,
-                    write_section)
+from .table import LANGUAGES, Row, judge, markdown, note_text, say, section, verdict_text, write_section
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent.parent / "docs" / "demos.md"
@@ -290,13 +288,6 @@ def check_delivery(name: str, rows: list[Row]) -> None:
             hint="the reports are in the run folder; run the demo again with --keep to look at the stack")
 
 
-def results_table(rows: list[Row], lang: str) -> Table:
-    table = Table(*HEADERS[lang])
-    for r in rows:
-        table.add_row(*cells(r, lang))
-    return table
-
-
 def notes_for_docs(rows: list[Row], lang: str = "en") -> list[str]:
     notes = []
     for r in rows:
@@ -353,7 +344,9 @@ def main(path: str, name: str | None, messages: int, size: int, keep: bool, list
                 {"messages": messages, "size": size, "walls": walls, "rows": [r.to_dict() for r in all_rows]},
                 indent=1) + "\n")
             if len(names) > 1:
-                console.print(results_table(all_rows, lang))
+                # Plain text, the same table as in docs/demos.md: it reads in a
+                # terminal of any width and pastes into notes as it is.
+                console.print(escape(markdown(all_rows, lang)), soft_wrap=True)
                 if failures:
                     raise LabError(f"{len(failures)} of {len(names)} demos failed: {', '.join(failures)}",
                         hint="each failure is printed above; docs/demos.md was left as it was")

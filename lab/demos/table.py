@@ -63,10 +63,27 @@ def by_mechanism(rows: list[Row], mechanism: str) -> Row | None:
     return next((r for r in rows if r.mechanism == mechanism), None)
 
 
-def faster(row: Row, than: Row | None) -> bool | None:
+# Medians closer than this (relative) are the same speed on a busy class
+# machine: such a comparison neither supports nor contradicts a claim.
+SAME_SPEED = 0.10
+
+
+def compare(row: Row, than: Row | None) -> str | None:
+    """faster / slower / same (median round trip), None without both."""
     if than is None or row.median_ms is None or than.median_ms is None:
         return None
-    return row.median_ms < than.median_ms
+    a, b = row.median_ms, than.median_ms
+    if abs(a - b) <= SAME_SPEED * max(a, b):
+        return "same"
+    return "faster" if a < b else "slower"
+
+
+def by_speed(speed: str | None, claim_is_faster: bool) -> str | None:
+    if speed is None:
+        return None
+    if speed == "same":
+        return "not_shown"
+    return "supports" if (speed == "faster") == claim_is_faster else "contradicts"
 
 
 def decide(row: Row, rows: list[Row]) -> str | None:
@@ -76,24 +93,17 @@ def decide(row: Row, rows: list[Row]) -> str | None:
     claim = row.claim
     if claim == "tcp":
         return "supports" if row.complete else "contradicts"
-    if claim in ("udp", "unix", "filesystem_local"):
-        quicker = faster(row, tcp)
-        return None if quicker is None else ("supports" if quicker else "contradicts")
-    if claim in ("database", "http"):
-        quicker = faster(row, tcp)
-        if quicker is None:
-            return None
-        # database: the claim is that it saves time; http: that it costs time.
-        return ("supports" if quicker else "contradicts") if claim == "database" else \
-            ("contradicts" if quicker else "supports")
+    if claim in ("udp", "unix", "filesystem_local", "database"):
+        # Each claims to be quicker than TCP (the database: "saves time").
+        return by_speed(compare(row, tcp), claim_is_faster=True)
+    if claim == "http":
+        return by_speed(compare(row, tcp), claim_is_faster=False)
     if claim == "filesystem_remote":
         return "contradicts" if row.complete else "supports"
     if claim == "mqtt_fanout":
-        http = by_mechanism(rows, "http")
         if not row.complete:
             return "contradicts"
-        quicker = faster(row, http)
-        return None if quicker is None else ("supports" if quicker else "contradicts")
+        return by_speed(compare(row, by_mechanism(rows, "http")), claim_is_faster=True)
     if claim == "mqtt_qos0":
         return "supports" if row.delivered < row.messages else "not_shown"
     if claim in ("mqtt_qos1", "mqtt_retained"):

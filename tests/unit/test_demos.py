@@ -275,6 +275,12 @@ def test_verdicts_follow_the_numbers():
     assert turned["mqtt QoS 0, cut mid-run"] == "not_shown"
 
 
+def test_medians_within_ten_percent_show_nothing():
+    v = {r.mechanism: r.verdict for r in all_rows(tcp=1.0, udp=1.05, http=1.08, db=0.95)}
+    assert v["udp"] == v["http"] == v["database"] == "not_shown"
+    assert {r.mechanism: r.verdict for r in all_rows(tcp=1.0, udp=0.85)}["udp"] == "supports"
+
+
 def test_a_single_demo_without_tcp_says_how_to_compare():
     (row,) = table.judge(stacks.rows_unix({"consumer": consumer(20), "producer": producer(0.2)}, settings()))
     assert row.verdict is None
