@@ -105,11 +105,12 @@ def box_build(c, config=None, explain=False):
             "list": "list the demos and stop",
             "lang": "language of the texts: en or id (default: $LAB_LANG, else en)",
             "config": CONFIG_HELP, "explain": EXPLAIN_HELP})
-def demo(c, name=None, messages=200, size=64, keep=False, list=False, lang=None, config=None, explain=False):
+def demo(c, name=None, messages=None, size=None, keep=False, list=False, lang=None, config=None, explain=False):
     """Show one way containers talk, measured across the lab (or all of them, as a table)."""
     import os
     from lab.demos import runner
-    runner.main(_config(config), name, int(messages), int(size), keep, list,
+    # N and S arrive as text: lab.demo checks them and names the limits.
+    runner.main(_config(config), name, messages, size, keep, list,
                 explain, lang or os.environ.get("LAB_LANG", "en"))
 
 

@@ -46,6 +46,15 @@ class BadInput(ValueError):
     """A demo name or a number the lab refuses before it touches anything."""
 
 
+def whole_number(value, what: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{what} must be a whole number, got {value!r}") from None
+
+
 def validate(name: str | None, messages: int, size: int, lang: str) -> list[str]:
     """The demos to run, or BadInput naming what is allowed."""
     if lang not in LANGUAGES:
@@ -299,14 +308,16 @@ def notes_for_docs(rows: list[Row], lang: str = "en") -> list[str]:
 
 # -- the task ----------------------------------------------------------------
 
-def main(path: str, name: str | None, messages: int, size: int, keep: bool, list_only: bool,
-         explain: bool, lang: str) -> None:
+def main(path: str, name: str | None, messages: int | str | None, size: int | str | None, keep: bool,
+         list_only: bool, explain: bool, lang: str) -> None:
     from ..commands import cluster_context, console, lab_run, load_config, reachable_cluster
     if list_only:
         for line in listing(lang if lang in LANGUAGES else "en"):
             console.print(line)
         return
     try:
+        messages = whole_number(messages, "messages (N)", DEFAULT_MESSAGES)
+        size = whole_number(size, "size (S)", DEFAULT_SIZE)
         names = validate(name, messages, size, lang)
     except BadInput as exc:
         console.print(f"[red bold]lab.demo:[/red bold] {escape(str(exc))}")

@@ -86,6 +86,13 @@ def test_validate_refuses_numbers_out_of_range(messages, size, word):
         runner.validate("tcp", messages, size, "en")
 
 
+def test_whole_numbers_only():
+    assert runner.whole_number(None, "size (S)", 64) == 64
+    assert runner.whole_number("300", "messages (N)", 200) == 300
+    with pytest.raises(runner.BadInput, match="messages \\(N\\) must be a whole number, got 'abc'"):
+        runner.whole_number("abc", "messages (N)", 200)
+
+
 def test_validate_all_and_one():
     assert runner.validate("all", 1, 8, "id") == list(stacks.NAMES)
     assert runner.validate("udp", 10000, 60000, "en") == ["udp"]
@@ -96,7 +103,7 @@ def test_bad_input_through_invoke_changes_nothing(tmp_path):
     """Refused before the lab file is even read: no run record appears."""
     runs = ROOT / ".lab" / "runs"
     before = sorted(runs.glob("*")) if runs.exists() else []
-    for args in (["nosuch"], ["tcp", "--messages", "0"], ["http", "--size", "99999"]):
+    for args in (["nosuch"], ["tcp", "--messages", "0"], ["http", "--size", "99999"], ["udp", "-m", "abc"]):
         r = subprocess.run([sys.executable, "-m", "invoke", "lab.demo", *args], cwd=ROOT,
                            capture_output=True, text=True, env={"LAB_CONFIG": str(tmp_path / "none.yaml"),
                                                                 "PATH": "/usr/bin:/bin"})
