@@ -360,7 +360,7 @@ def main(path: str, name: str | None, messages: int | str | None, size: int | st
                 console.print(escape(markdown(all_rows, lang)), soft_wrap=True)
                 if failures:
                     raise LabError(f"{len(failures)} of {len(names)} demos failed: {', '.join(failures)}",
-                        hint="each failure is printed above; docs/demos.md was left as it was")
+                                   hint="each failure is printed above; docs/demos.md was left as it was")
                 when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                 write_section(DOCS, section(all_rows, walls, when, machine(), messages, size,
                                             notes_for_docs(all_rows)))
