@@ -99,6 +99,22 @@ def box_build(c, config=None, explain=False):
     commands.box_build(_config(config), explain)
 
 
+@task(positional=["name"], help={"name": "tcp, udp, unix, filesystem, database, http, mqtt, or all (runs them in turn)",
+            "messages": "N: messages to send (1-10000, default 200)",
+            "size": "S: bytes per message (8-60000, default 64)",
+            "keep": "leave the demo's stack running to explore (the next lab.demo removes it)",
+            "list": "list the demos and stop",
+            "lang": "language of the texts: en or id (default: $LAB_LANG, else en)",
+            "config": CONFIG_HELP, "explain": EXPLAIN_HELP})
+def demo(c, name=None, messages=None, size=None, keep=False, list=False, lang=None, config=None, explain=False):
+    """Show one way containers talk, measured across the lab (or all of them, as a table)."""
+    import os
+    from lab.demos import runner
+    # N and S arrive as text: lab.demo checks them and names the limits.
+    runner.main(_config(config), name, messages, size, keep, list,
+                explain, lang or os.environ.get("LAB_LANG", "en"))
+
+
 @task(name="start", help={"config": CONFIG_HELP, "lang": "en (default) or id (Bahasa Indonesia)",
                           "from": "start at this step (key or number); the lab does the ones before it",
                           "reset": "start over on nodes re-created bare", "explain": EXPLAIN_HELP})
@@ -161,6 +177,7 @@ lab.add_task(report)
 lab.add_task(bench)
 lab.add_task(ssh)
 lab.add_task(cluster)
+lab.add_task(demo)
 
 ns = Collection()
 ns.add_collection(lab)
