@@ -1,6 +1,8 @@
 """Password hashing, JWTs, and the Bearer-token guard of protected routes."""
 import functools
+import hashlib
 import secrets
+import threading
 import time
 
 import bcrypt
@@ -19,7 +21,28 @@ def hash_password(password):
 
 
 def password_matches(password, password_hash):
+    """Whether the password fits the hash. With no hash (an unknown username)
+    the check runs against a dummy one, so the answer takes as long as for a
+    known user and its timing does not tell which usernames exist."""
+    if password_hash is None:
+        bcrypt.checkpw(password.encode("utf-8"), _dummy_hash().encode("ascii"))
+        return False
     return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+
+
+_dummy_hashes = {}
+_dummy_lock = threading.Lock()
+
+
+def _dummy_hash():
+    # One per cost, made on first use: the same cost as real hashes, so the
+    # same time.
+    rounds = current_app.config["BCRYPT_ROUNDS"]
+    with _dummy_lock:
+        if rounds not in _dummy_hashes:
+            salt = bcrypt.gensalt(rounds=rounds)
+            _dummy_hashes[rounds] = bcrypt.hashpw(secrets.token_bytes(16), salt).decode("ascii")
+        return _dummy_hashes[rounds]
 
 
 def issue_access_token(user_id):
@@ -29,10 +52,19 @@ def issue_access_token(user_id):
 
 
 def issue_refresh_token(user_id):
-    # No expiry: a refresh token lives until logout removes it from the
-    # database. The jti keeps two logins within one second from colliding.
-    payload = {"id": user_id, "iat": int(time.time()), "jti": secrets.token_urlsafe(12)}
-    return _encode(payload, current_app.config["REFRESH_TOKEN_KEY"])
+    """A new refresh token and its expiry (Unix time). The database keeps only
+    its digest (see token_digest) with that expiry, and is what decides whether
+    it is still valid; the jti keeps two logins within one second apart."""
+    now = int(time.time())
+    expires = now + current_app.config["REFRESH_TOKEN_AGE"]
+    payload = {"id": user_id, "iat": now, "exp": expires, "jti": secrets.token_urlsafe(12)}
+    return _encode(payload, current_app.config["REFRESH_TOKEN_KEY"]), expires
+
+
+def token_digest(token):
+    """SHA-256 of a refresh token: what the database stores, so that a copy of
+    the table does not hand out working tokens."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def user_id_from_access_token(token):
@@ -41,6 +73,8 @@ def user_id_from_access_token(token):
 
 
 def user_id_from_refresh_token(token):
+    # "exp" is checked when present but not required: tokens issued before
+    # refresh tokens expired have none, and their stored row carries the expiry.
     return _decode(token, current_app.config["REFRESH_TOKEN_KEY"], ("id", "iat"))
 
 

@@ -51,7 +51,10 @@ def fail(message, status_code):
 def register_error_handlers(app):
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    # InterfaceError: a connection that died under a request (its rollback
+    # fails too); the next request gets a fresh one.
     app.register_error_handler(psycopg2.OperationalError, _handle_database_unavailable)
+    app.register_error_handler(psycopg2.InterfaceError, _handle_database_unavailable)
     app.register_error_handler(Exception, _handle_unexpected)
 
 
