@@ -113,6 +113,8 @@ def create_fake_api(api):
     def albums():
         if request.method == "GET":
             return success({"albums": api.albums})
+        if not caller():
+            return fail("Missing or expired access token", 401)
         album = {"id": api.new_id("album"), **request.get_json()}
         api.albums.append(album)
         return success({"albumId": album["id"]}, 201)
@@ -121,6 +123,8 @@ def create_fake_api(api):
     def songs():
         if request.method == "GET":
             return success({"songs": [{k: s[k] for k in ("id", "title", "performer")} for s in api.songs]})
+        if not caller():
+            return fail("Missing or expired access token", 401)
         song = {"id": api.new_id("song"), **request.get_json()}
         api.songs.append(song)
         return success({"songId": song["id"]}, 201)
