@@ -1,4 +1,5 @@
 """Password hashing, JWTs, and the Bearer-token guard of protected routes."""
+import contextlib
 import functools
 import hashlib
 import secrets
@@ -10,14 +11,34 @@ import jwt
 from flask import current_app, g, request
 
 from .db import get_db
-from .errors import Unauthenticated
+from .errors import ServiceBusy, Unauthenticated
 
 ALGORITHM = "HS256"
 
 
+# bcrypt at cost 12 takes a core for a quarter of a second. At most two
+# hashes at a time per worker process, and a login that finds both taken for
+# a second is answered 503: under a flood, threads never pile up
+# waiting for bcrypt, so one is always soon free for /health and the cheap
+# requests. (nginx-backend's rate limit keeps normal bursts well below this.)
+_bcrypt_slots = threading.BoundedSemaphore(2)
+BCRYPT_WAIT_SECONDS = 1
+
+
+@contextlib.contextmanager
+def _bcrypt_turn():
+    if not _bcrypt_slots.acquire(timeout=BCRYPT_WAIT_SECONDS):
+        raise ServiceBusy("too many logins at once, try again in a moment")
+    try:
+        yield
+    finally:
+        _bcrypt_slots.release()
+
+
 def hash_password(password):
     salt = bcrypt.gensalt(rounds=current_app.config["BCRYPT_ROUNDS"])
-    return bcrypt.hashpw(password.encode("utf-8"), salt).decode("ascii")
+    with _bcrypt_turn():
+        return bcrypt.hashpw(password.encode("utf-8"), salt).decode("ascii")
 
 
 def password_matches(password, password_hash):
@@ -25,9 +46,12 @@ def password_matches(password, password_hash):
     the check runs against a dummy one, so the answer takes as long as for a
     known user and its timing does not tell which usernames exist."""
     if password_hash is None:
-        bcrypt.checkpw(password.encode("utf-8"), _dummy_hash().encode("ascii"))
+        dummy = _dummy_hash()
+        with _bcrypt_turn():
+            bcrypt.checkpw(password.encode("utf-8"), dummy.encode("ascii"))
         return False
-    return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+    with _bcrypt_turn():
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
 
 
 _dummy_hashes = {}

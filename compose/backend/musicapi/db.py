@@ -102,6 +102,7 @@ def _answers(connection):
 
 
 class Database:
+    # One per gunicorn thread (the Dockerfile's --threads), so none waits for another.
     def __init__(self, settings, max_connections=8):
         self._dsn = {
             "host": settings["PGHOST"],

@@ -32,6 +32,10 @@ class NotFound(ApiError):
     status_code = 404
 
 
+class ServiceBusy(ApiError):
+    status_code = 503
+
+
 # Werkzeug's own errors (routing, body too large, ...) keep their status with
 # a short message of ours instead of an HTML page.
 HTTP_MESSAGES = {
@@ -59,7 +63,10 @@ def register_error_handlers(app):
 
 
 def _handle_api_error(error):
-    return fail(error.message, error.status_code)
+    response = fail(error.message, error.status_code)
+    if isinstance(error, ServiceBusy):
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def _handle_http_exception(error):

@@ -239,3 +239,24 @@ def test_unknown_username_takes_as_long_as_a_wrong_password(cluster):
     known, unknown = (min(taken) for taken in times.values())
     # Without the dummy check an unknown name answers some 30 times faster.
     assert unknown > 0.5 * known, (known, unknown)
+
+
+def test_a_login_that_finds_bcrypt_busy_is_503_with_retry_after(client, user, monkeypatch):
+    """Under a flood the worker sheds logins rather than queue them in front of /health."""
+    monkeypatch.setattr(musicapi.auth, "BCRYPT_WAIT_SECONDS", 0.2)
+    slots = musicapi.auth._bcrypt_slots
+    held = 0
+    try:
+        while slots.acquire(blocking=False):
+            held += 1
+        assert held == 2
+        started = time.monotonic()
+        response = login(client, user.username, user.password)
+        assert time.monotonic() - started < 2
+        assert_fail(response, 503, "try again")
+        assert response.headers["Retry-After"] == "1"
+        assert client.get("/health").status_code == 200
+    finally:
+        for _ in range(held):
+            slots.release()
+    assert login(client, user.username, user.password).status_code == 201
