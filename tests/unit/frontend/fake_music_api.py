@@ -21,6 +21,7 @@ class FakeApi:
         self.refresh_tokens = {}
         self.albums, self.songs, self.playlists = [], [], []
         self.calls = []
+        self.busy_answers = 0  # how many next logins get 429, as nginx-backend's limit answers
         self._ids = itertools.count(1)
 
     def new_id(self, kind):
@@ -87,6 +88,9 @@ def create_fake_api(api):
 
     @app.post("/authentications")
     def log_in():
+        if api.busy_answers:
+            api.busy_answers -= 1
+            return fail("too many requests, try again in a moment", 429)
         body = request.get_json()
         for user_id, user in api.users.items():
             if (user["username"], user["password"]) == (body["username"], body["password"]):

@@ -144,3 +144,20 @@ def test_the_content_security_policy_is_in_force(browser, site, api):
     assert outcome == {"fetched": False, "violations": ["connect-src"]}
     # The page's own script (api.js) did load and run under the policy.
     assert browser.execute_script("return typeof window.MusicApi.request") == "function"
+
+
+def test_a_busy_answer_is_tried_again_once(browser, site, api):
+    browser.get(site + "login")
+    logins_before = api.calls.count(("POST", "/authentications"))
+    api.busy_answers = 1
+    fill(browser, {"username": "jane", "password": "secret-pw"})
+    browser.find_element(By.ID, "login-button").click()
+    wait_for(browser, lambda: text_of(browser, "current-user") == "Login as Jane Doe", "logged in after one 429")
+    assert api.busy_answers == 0
+    assert api.calls.count(("POST", "/authentications")) == logins_before + 2  # the 429 and the retry
+    api.busy_answers = 2
+    browser.find_element(By.ID, "logout").click()
+    wait_for(browser, lambda: browser.current_url == site + "login", "back on /login")
+    fill(browser, {"username": "jane", "password": "secret-pw"})
+    browser.find_element(By.ID, "login-button").click()
+    wait_for(browser, lambda: "try again" in text_of(browser, "message"), "the second 429 shown")
