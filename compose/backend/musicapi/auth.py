@@ -46,7 +46,7 @@ def password_matches(password, password_hash):
     the check runs against a dummy one, so the answer takes as long as for a
     known user and its timing does not tell which usernames exist."""
     if password_hash is None:
-        dummy = _dummy_hash()
+        dummy = dummy_hash(current_app.config["BCRYPT_ROUNDS"])
         with _bcrypt_turn():
             bcrypt.checkpw(password.encode("utf-8"), dummy.encode("ascii"))
         return False
@@ -58,10 +58,10 @@ _dummy_hashes = {}
 _dummy_lock = threading.Lock()
 
 
-def _dummy_hash():
-    # One per cost, made on first use: the same cost as real hashes, so the
-    # same time.
-    rounds = current_app.config["BCRYPT_ROUNDS"]
+def dummy_hash(rounds):
+    """A hash of a random password at the given cost; made once per cost and
+    process (create_app makes it at start, so that the first unknown username
+    does not pay for making it, which would tell)."""
     with _dummy_lock:
         if rounds not in _dummy_hashes:
             salt = bcrypt.gensalt(rounds=rounds)

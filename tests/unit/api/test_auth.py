@@ -260,3 +260,15 @@ def test_a_login_that_finds_bcrypt_busy_is_503_with_retry_after(client, user, mo
         for _ in range(held):
             slots.release()
     assert login(client, user.username, user.password).status_code == 201
+
+
+def test_the_dummy_hash_is_ready_before_the_first_unknown_username(cluster, monkeypatch):
+    """Made at start: otherwise the first unknown name pays for making it, and that time tells."""
+    from musicapi import create_app
+
+    from .conftest import app_settings
+    client = create_app(app_settings(cluster, BCRYPT_ROUNDS=5)).test_client()
+    made = []
+    monkeypatch.setattr(musicapi.auth.bcrypt, "hashpw", lambda *args: made.append(args))
+    assert login(client, unique("nobody"), "wrong-password").status_code == 401
+    assert made == []
