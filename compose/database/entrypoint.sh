@@ -55,14 +55,18 @@ create_cluster() {
 }
 
 write_access_rules() {
-    # Local: only the postgres OS user, as itself. Network: any address with
-    # a password (overlay addresses are not known in advance).
+    # Local: only the postgres OS user, as itself. Network: with a password,
+    # and only from the networks this container is attached to (`samenet`):
+    # the stack's db-network, whose overlay subnet swarm picks at deploy time
+    # and may change on a redeploy, plus the node's docker_gwbridge, where
+    # containers cannot reach one another. Rewritten at every start, so that
+    # data made by an earlier image (which allowed any address) is narrowed too.
     cat >"$PGDATA/pg_hba.conf" <<'HBA'
 local   all   all                   peer
-host    all   all   0.0.0.0/0       scram-sha-256
-host    all   all   ::/0            scram-sha-256
+host    all   all   samenet         scram-sha-256
 HBA
     chown postgres:postgres "$PGDATA/pg_hba.conf"
+    chmod 0600 "$PGDATA/pg_hba.conf"
 }
 
 create_role_and_database() {
@@ -93,7 +97,6 @@ initialise() {
     if [[ ! -s "$PGDATA/PG_VERSION" ]]; then
         create_cluster
     fi
-    write_access_rules
     create_role_and_database "$password"
     as_postgres touch "$INIT_MARKER"
 }
@@ -105,6 +108,8 @@ main() {
     else
         initialise
     fi
+    # After initialisation, whose temporary server listens on the socket only.
+    write_access_rules
     exec setpriv --reuid=postgres --regid=postgres --init-groups \
         "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories="$SOCKET_DIR"
 }

@@ -139,7 +139,9 @@ def check_api_flow(ctx: Context) -> str:
     r = api(ctx, "POST", "playlists", {"name": "Lab check"}, token)
     expect(r.status == 201, f"POST /playlists answered {r.status}")
     playlist = r.json()["data"]["playlistId"]
-    r = api(ctx, "POST", "songs", {"title": "Check Song", "year": 2024, "genre": "Test", "performer": "The Lab"})
+    song_body = {"title": "Check Song", "year": 2024, "genre": "Test", "performer": "The Lab"}
+    expect(api(ctx, "POST", "songs", song_body).status == 401, "POST /songs without a token was not refused")
+    r = api(ctx, "POST", "songs", song_body, token)
     expect(r.status == 201, f"POST /songs answered {r.status}")
     song = r.json()["data"]["songId"]
     r = api(ctx, "POST", f"playlists/{playlist}/songs", {"songId": song}, token)
@@ -150,7 +152,12 @@ def check_api_flow(ctx: Context) -> str:
     expect(api(ctx, "GET", "playlists").status == 401, "GET /playlists without a token was not refused")
     r = api(ctx, "PUT", "authentications", {"refreshToken": tokens["refreshToken"]})
     expect(r.status == 200 and r.json()["data"]["accessToken"], "refreshing the access token failed")
-    return f"registered {user['username']}, logged in, playlist with 1 song, 401 without token, token refreshed"
+    rotated = r.json()["data"].get("refreshToken")
+    expect(rotated and rotated != tokens["refreshToken"], "the refresh did not hand out a new refresh token")
+    r = api(ctx, "PUT", "authentications", {"refreshToken": tokens["refreshToken"]})
+    expect(r.status == 400, f"the replaced refresh token still worked ({r.status})")
+    return (f"registered {user['username']}, logged in, playlist with 1 song, 401 without token, "
+            "token refreshed and rotated")
 
 
 def check_cors(ctx: Context) -> str:

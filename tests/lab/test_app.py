@@ -65,7 +65,7 @@ def test_register_login_and_playlist_flow_through_the_api(config):
                      {"username": user["username"], "password": user["password"]}).json()["data"]
     auth = {"Authorization": f"Bearer {tokens['accessToken']}"}
     pid = request("POST", api + "playlists", {"name": "Mine"}, auth).json()["data"]["playlistId"]
-    sid = request("POST", api + "songs", {"title": "S", "year": 2020, "genre": "g", "performer": "p"}
+    sid = request("POST", api + "songs", {"title": "S", "year": 2020, "genre": "g", "performer": "p"}, auth
                   ).json()["data"]["songId"]
     assert request("POST", api + f"playlists/{pid}/songs", {"songId": sid}, auth).status == 201
     listed = request("GET", api + f"playlists/{pid}/songs", headers=auth).json()["data"]["playlist"]

@@ -35,7 +35,7 @@ def test_on_vms_only_the_manager_address_is_substituted():
     assert "endpoint_mode" not in r.data["services"]["backend"]["deploy"]
     assert r.data["services"]["nginx-frontend"]["ports"] == ["80:80"]
     assert r.data["volumes"]["db-data"]["driver_opts"] == {
-        "type": "nfs", "o": "addr=192.168.56.10,nolock,soft,rw", "device": ":/etc/db-data"}
+        "type": "nfs", "o": "addr=192.168.56.10,rw,hard", "device": ":/etc/db-data"}
     assert "mesh" not in r.data["services"]
     assert r.images() == ["database", "backend", "frontend", "nginx-frontend", "nginx-backend"]
 

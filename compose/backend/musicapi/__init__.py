@@ -1,6 +1,7 @@
 """musicapp's JSON API: create_app() builds the Flask application."""
 from flask import Flask
 
+from .auth import dummy_hash
 from .cors import register_cors
 from .db import EXTENSION_KEY, Database, get_db
 from .errors import register_error_handlers
@@ -28,6 +29,7 @@ def create_app(config=None):
     register_error_handlers(app)
     register_routes(app)
 
+    dummy_hash(settings["BCRYPT_ROUNDS"])
     database.wait_for_schema(settings["DB_WAIT_SECONDS"])
     return app
 

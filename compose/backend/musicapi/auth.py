@@ -1,6 +1,9 @@
 """Password hashing, JWTs, and the Bearer-token guard of protected routes."""
+import contextlib
 import functools
+import hashlib
 import secrets
+import threading
 import time
 
 import bcrypt
@@ -8,18 +11,62 @@ import jwt
 from flask import current_app, g, request
 
 from .db import get_db
-from .errors import Unauthenticated
+from .errors import ServiceBusy, Unauthenticated
 
 ALGORITHM = "HS256"
 
 
+# bcrypt at cost 12 takes a core for a quarter of a second. At most two
+# hashes at a time per worker process, and a login that finds both taken for
+# a second is answered 503: under a flood, threads never pile up
+# waiting for bcrypt, so one is always soon free for /health and the cheap
+# requests. (nginx-backend's rate limit keeps normal bursts well below this.)
+_bcrypt_slots = threading.BoundedSemaphore(2)
+BCRYPT_WAIT_SECONDS = 1
+
+
+@contextlib.contextmanager
+def _bcrypt_turn():
+    if not _bcrypt_slots.acquire(timeout=BCRYPT_WAIT_SECONDS):
+        raise ServiceBusy("too many logins at once, try again in a moment")
+    try:
+        yield
+    finally:
+        _bcrypt_slots.release()
+
+
 def hash_password(password):
     salt = bcrypt.gensalt(rounds=current_app.config["BCRYPT_ROUNDS"])
-    return bcrypt.hashpw(password.encode("utf-8"), salt).decode("ascii")
+    with _bcrypt_turn():
+        return bcrypt.hashpw(password.encode("utf-8"), salt).decode("ascii")
 
 
 def password_matches(password, password_hash):
-    return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+    """Whether the password fits the hash. With no hash (an unknown username)
+    the check runs against a dummy one, so the answer takes as long as for a
+    known user and its timing does not tell which usernames exist."""
+    if password_hash is None:
+        dummy = dummy_hash(current_app.config["BCRYPT_ROUNDS"])
+        with _bcrypt_turn():
+            bcrypt.checkpw(password.encode("utf-8"), dummy.encode("ascii"))
+        return False
+    with _bcrypt_turn():
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+
+
+_dummy_hashes = {}
+_dummy_lock = threading.Lock()
+
+
+def dummy_hash(rounds):
+    """A hash of a random password at the given cost; made once per cost and
+    process (create_app makes it at start, so that the first unknown username
+    does not pay for making it, which would tell)."""
+    with _dummy_lock:
+        if rounds not in _dummy_hashes:
+            salt = bcrypt.gensalt(rounds=rounds)
+            _dummy_hashes[rounds] = bcrypt.hashpw(secrets.token_bytes(16), salt).decode("ascii")
+        return _dummy_hashes[rounds]
 
 
 def issue_access_token(user_id):
@@ -29,10 +76,19 @@ def issue_access_token(user_id):
 
 
 def issue_refresh_token(user_id):
-    # No expiry: a refresh token lives until logout removes it from the
-    # database. The jti keeps two logins within one second from colliding.
-    payload = {"id": user_id, "iat": int(time.time()), "jti": secrets.token_urlsafe(12)}
-    return _encode(payload, current_app.config["REFRESH_TOKEN_KEY"])
+    """A new refresh token and its expiry (Unix time). The database keeps only
+    its digest (see token_digest) with that expiry, and is what decides whether
+    it is still valid; the jti keeps two logins within one second apart."""
+    now = int(time.time())
+    expires = now + current_app.config["REFRESH_TOKEN_AGE"]
+    payload = {"id": user_id, "iat": now, "exp": expires, "jti": secrets.token_urlsafe(12)}
+    return _encode(payload, current_app.config["REFRESH_TOKEN_KEY"]), expires
+
+
+def token_digest(token):
+    """SHA-256 of a refresh token: what the database stores, so that a copy of
+    the table does not hand out working tokens."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def user_id_from_access_token(token):
@@ -41,6 +97,8 @@ def user_id_from_access_token(token):
 
 
 def user_id_from_refresh_token(token):
+    # "exp" is checked when present but not required: tokens issued before
+    # refresh tokens expired have none, and their stored row carries the expiry.
     return _decode(token, current_app.config["REFRESH_TOKEN_KEY"], ("id", "iat"))
 
 

@@ -5,6 +5,11 @@ particular order), start-up waits DB_WAIT_SECONDS for it, then serves anyway
 instead of exiting: /health answers 503 and every other request retries the
 schema, so the API recovers by itself once the database appears, without a
 restart loop.
+
+Connections are kept between requests and checked before each reuse: after
+PostgreSQL restarts (or the db task moves), the first request finds the kept
+connections dead, drops them and opens a fresh one instead of failing. While
+the database is away, requests answer 503.
 """
 import logging
 import os
@@ -14,7 +19,7 @@ from contextlib import contextmanager
 
 import psycopg2
 from flask import current_app
-from psycopg2.pool import ThreadedConnectionPool
+from psycopg2 import extensions
 
 from .schema import create_schema
 
@@ -25,9 +30,80 @@ EXTENSION_KEY = "musicapi.db"
 # Errors meaning the connection is unusable, as opposed to a failed statement.
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
+# How long a request waits for a free connection before answering 503.
+CHECKOUT_TIMEOUT = 10
+
+
+class PoolExhausted(psycopg2.OperationalError):
+    """No connection became free in time; handled as "database unavailable"."""
+
+
+class ConnectionPool:
+    """At most `size` connections; idle ones are kept and pinged before reuse."""
+
+    def __init__(self, dsn, size):
+        self._dsn = dsn
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle = []
+        self._lock = threading.Lock()
+
+    def acquire(self):
+        if not self._slots.acquire(timeout=CHECKOUT_TIMEOUT):
+            raise PoolExhausted("no free database connection")
+        try:
+            return self._healthy_idle() or psycopg2.connect(**self._dsn)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def release(self, connection, broken=False):
+        try:
+            if broken or connection.closed or not _is_idle(connection):
+                connection.close()
+            else:
+                with self._lock:
+                    self._idle.append(connection)
+        finally:
+            self._slots.release()
+
+    def close(self):
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    def _healthy_idle(self):
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                connection = self._idle.pop()
+            if _answers(connection):
+                return connection
+            connection.close()
+
+
+def _is_idle(connection):
+    return connection.info.transaction_status == extensions.TRANSACTION_STATUS_IDLE
+
+
+def _answers(connection):
+    # One round trip: a server that restarted, or a backend ended by
+    # pg_terminate_backend, shows up here instead of in the request's query.
+    if connection.closed:
+        return False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        connection.rollback()
+        return True
+    except CONNECTION_ERRORS:
+        return False
+
 
 class Database:
-    def __init__(self, settings, max_connections=4):
+    # One per gunicorn thread (the Dockerfile's --threads), so none waits for another.
+    def __init__(self, settings, max_connections=8):
         self._dsn = {
             "host": settings["PGHOST"],
             "port": settings["PGPORT"],
@@ -39,6 +115,7 @@ class Database:
             "application_name": "musicapi",
         }
         self._max_connections = max_connections
+        self._refresh_token_age = settings["REFRESH_TOKEN_AGE"]
         self._pool = None
         self._pool_pid = None
         self._lock = threading.Lock()
@@ -48,7 +125,7 @@ class Database:
     def cursor(self):
         """Yield a cursor in its own transaction: committed on success, rolled back on error."""
         pool = self._process_pool()
-        connection = pool.getconn()
+        connection = pool.acquire()
         broken = False
         try:
             with connection, connection.cursor() as cursor:
@@ -57,9 +134,7 @@ class Database:
             broken = True
             raise
         finally:
-            # A connection that lost its server (e.g. PostgreSQL restarted) is
-            # dropped so that the next request opens a fresh one.
-            pool.putconn(connection, close=broken or bool(connection.closed))
+            pool.release(connection, broken)
 
     def ping(self):
         with self.cursor() as cursor:
@@ -74,7 +149,7 @@ class Database:
         connection = psycopg2.connect(**self._dsn)
         try:
             with connection, connection.cursor() as cursor:
-                create_schema(cursor)
+                create_schema(cursor, self._refresh_token_age)
         finally:
             connection.close()
         self._schema_ready = True
@@ -100,7 +175,7 @@ class Database:
     def close(self):
         with self._lock:
             if self._pool is not None and self._pool_pid == os.getpid():
-                self._pool.closeall()
+                self._pool.close()
             self._pool = None
 
     def _process_pool(self):
@@ -108,7 +183,7 @@ class Database:
         # would have its sockets shared between workers.
         with self._lock:
             if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ThreadedConnectionPool(0, self._max_connections, **self._dsn)
+                self._pool = ConnectionPool(self._dsn, self._max_connections)
                 self._pool_pid = os.getpid()
             return self._pool
 

@@ -32,6 +32,10 @@ class NotFound(ApiError):
     status_code = 404
 
 
+class ServiceBusy(ApiError):
+    status_code = 503
+
+
 # Werkzeug's own errors (routing, body too large, ...) keep their status with
 # a short message of ours instead of an HTML page.
 HTTP_MESSAGES = {
@@ -51,12 +55,18 @@ def fail(message, status_code):
 def register_error_handlers(app):
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    # InterfaceError: a connection that died under a request (its rollback
+    # fails too); the next request gets a fresh one.
     app.register_error_handler(psycopg2.OperationalError, _handle_database_unavailable)
+    app.register_error_handler(psycopg2.InterfaceError, _handle_database_unavailable)
     app.register_error_handler(Exception, _handle_unexpected)
 
 
 def _handle_api_error(error):
-    return fail(error.message, error.status_code)
+    response = fail(error.message, error.status_code)
+    if isinstance(error, ServiceBusy):
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def _handle_http_exception(error):

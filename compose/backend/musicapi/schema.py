@@ -1,4 +1,5 @@
-"""The tables, created idempotently when the API starts."""
+"""The tables, created idempotently when the API starts, and the migration
+of a database made by an earlier version of the API."""
 
 # Any constant works as long as every replica uses the same one: it serialises
 # concurrent CREATE TABLE IF NOT EXISTS, which can otherwise fail with a
@@ -14,11 +15,31 @@ STATEMENTS = (
         fullname TEXT NOT NULL
     )
     """,
+    # Refresh tokens: only their SHA-256 (hex) and when they stop working.
     """
     CREATE TABLE IF NOT EXISTS authentications (
-        token TEXT PRIMARY KEY
+        token_hash CHAR(64) PRIMARY KEY,
+        expires_at TIMESTAMPTZ NOT NULL
     )
     """,
+    # Earlier versions kept the tokens themselves, without expiry, in a column
+    # `token`. Their holders stay logged in: each token becomes its digest
+    # with a full age from now. Does nothing once migrated.
+    """
+    DO $$
+    BEGIN
+        IF EXISTS (SELECT FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'authentications' AND column_name = 'token') THEN
+            ALTER TABLE authentications ADD COLUMN token_hash CHAR(64), ADD COLUMN expires_at TIMESTAMPTZ;
+            UPDATE authentications SET token_hash = encode(sha256(convert_to(token, 'UTF8')), 'hex'),
+                                       expires_at = now() + make_interval(secs => %(refresh_token_age)s);
+            ALTER TABLE authentications DROP COLUMN token;
+            ALTER TABLE authentications ADD PRIMARY KEY (token_hash), ALTER COLUMN expires_at SET NOT NULL;
+        END IF;
+    END
+    $$
+    """,
+    "CREATE INDEX IF NOT EXISTS authentications_expires_at_idx ON authentications (expires_at)",
     """
     CREATE TABLE IF NOT EXISTS albums (
         id VARCHAR(50) PRIMARY KEY,
@@ -58,8 +79,9 @@ STATEMENTS = (
 )
 
 
-def create_schema(cursor):
-    """Create missing tables; run inside a transaction (the lock ends with it)."""
+def create_schema(cursor, refresh_token_age):
+    """Create missing tables, migrate old ones; run inside a transaction (the
+    lock ends with it)."""
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
     for statement in STATEMENTS:
-        cursor.execute(statement)
+        cursor.execute(statement, {"refresh_token_age": refresh_token_age})

@@ -12,6 +12,8 @@ DEFAULTS = {
     "PGDATABASE": "musicapp",
     "PGUSER": "musicapp",
     "ACCESS_TOKEN_AGE": 1800,
+    # 14 days; each refresh replaces the token with a new one of full age.
+    "REFRESH_TOKEN_AGE": 14 * 24 * 3600,
     # How long start-up waits for PostgreSQL before serving anyway (see db.py).
     "DB_WAIT_SECONDS": 60,
     "BCRYPT_ROUNDS": 12,
@@ -23,7 +25,7 @@ SECRETS = {
     "REFRESH_TOKEN_KEY": "/run/secrets/refresh_token_key",
 }
 
-INTEGERS = ("PGPORT", "ACCESS_TOKEN_AGE", "DB_WAIT_SECONDS", "BCRYPT_ROUNDS")
+INTEGERS = ("PGPORT", "ACCESS_TOKEN_AGE", "REFRESH_TOKEN_AGE", "DB_WAIT_SECONDS", "BCRYPT_ROUNDS")
 
 # Without these the API cannot issue or check tokens, so start-up fails early.
 REQUIRED = ("ACCESS_TOKEN_KEY", "REFRESH_TOKEN_KEY")

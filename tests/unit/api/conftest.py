@@ -41,9 +41,16 @@ class Cluster:
         self._give_to_owner(self.root, self.socket_dir)
         self._run(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth-local=trust",
                   "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
+        self.start_server()
+
+    def start_server(self):
         # fsync off: the data is thrown away, and the tests should take seconds.
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir} -c fsync=off"
         self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-o", options, "-w", "start")
+
+    def stop_server(self):
+        """Stop PostgreSQL but keep its data, as a restart of the db task does."""
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
 
     def stop(self):
         try:
@@ -134,6 +141,15 @@ def app(cluster):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def editor(app, client):
+    """A client whose every request carries a fresh user's access token, as
+    writes to albums and songs need."""
+    editor = app.test_client()
+    editor.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {User(client).access_token}"
+    return editor
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ class User:
 
     def __init__(self, client):
         self.username = unique("user")
-        self.password = "s3cret-" + uuid.uuid4().hex[:6]
+        self.password = "s3cret-" + uuid.uuid4().hex[:8]
         self.fullname = "Test " + self.username
         response = client.post("/users", json={
             "username": self.username, "password": self.password, "fullname": self.fullname})

@@ -18,9 +18,9 @@ def test_list_shows_only_the_callers_playlists(client, user, other_user):
     assert response.get_json()["data"]["playlists"] == [{"id": mine, "name": "Mine", "username": user.username}]
 
 
-def test_add_list_and_remove_songs(client, user):
+def test_add_list_and_remove_songs(client, editor, user):
     playlist_id = create_playlist(client, user, "Favourites")
-    song_id = create_song(client, title="Hit", performer="Star")
+    song_id = create_song(editor, title="Hit", performer="Star")
 
     added = client.post(f"/playlists/{playlist_id}/songs", json={"songId": song_id}, headers=user.headers)
     assert added.status_code == 201
@@ -39,9 +39,9 @@ def test_add_list_and_remove_songs(client, user):
     assert songs == []
 
 
-def test_adding_a_song_twice_is_400(client, user):
+def test_adding_a_song_twice_is_400(client, editor, user):
     playlist_id = create_playlist(client, user)
-    song_id = create_song(client)
+    song_id = create_song(editor)
     client.post(f"/playlists/{playlist_id}/songs", json={"songId": song_id}, headers=user.headers)
     response = client.post(f"/playlists/{playlist_id}/songs", json={"songId": song_id}, headers=user.headers)
     assert_fail(response, 400, "already")
@@ -53,9 +53,9 @@ def test_adding_an_unknown_song_is_404(client, user):
     assert_fail(response, 404, "song not found")
 
 
-def test_removing_a_song_not_in_the_playlist_is_404(client, user):
+def test_removing_a_song_not_in_the_playlist_is_404(client, editor, user):
     playlist_id = create_playlist(client, user)
-    song_id = create_song(client)
+    song_id = create_song(editor)
     response = client.delete(f"/playlists/{playlist_id}/songs", json={"songId": song_id}, headers=user.headers)
     assert_fail(response, 404, "not in the playlist")
 
@@ -75,18 +75,18 @@ def test_delete_playlist(client, user):
     assert_fail(client.get(f"/playlists/{playlist_id}/songs", headers=user.headers), 404, "playlist")
 
 
-def test_deleting_a_song_removes_it_from_playlists(client, user):
+def test_deleting_a_song_removes_it_from_playlists(client, editor, user):
     playlist_id = create_playlist(client, user)
-    song_id = create_song(client)
+    song_id = create_song(editor)
     client.post(f"/playlists/{playlist_id}/songs", json={"songId": song_id}, headers=user.headers)
-    client.delete(f"/songs/{song_id}")
+    editor.delete(f"/songs/{song_id}")
     playlist = client.get(f"/playlists/{playlist_id}/songs", headers=user.headers).get_json()["data"]["playlist"]
     assert playlist["songs"] == []
 
 
-def test_another_users_playlist_is_403(client, user, other_user):
+def test_another_users_playlist_is_403(client, editor, user, other_user):
     playlist_id = create_playlist(client, user)
-    song_id = create_song(client)
+    song_id = create_song(editor)
     attempts = [
         client.get(f"/playlists/{playlist_id}/songs", headers=other_user.headers),
         client.post(f"/playlists/{playlist_id}/songs", json={"songId": song_id}, headers=other_user.headers),

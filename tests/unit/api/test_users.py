@@ -1,11 +1,12 @@
 """POST /users and GET /users/<id>."""
 import bcrypt
+import pytest
 
 from .helpers import assert_fail, unique
 
 
 def register(client, **fields):
-    body = {"username": unique("user"), "password": "secret", "fullname": "Jane Doe", **fields}
+    body = {"username": unique("user"), "password": "secret-pw", "fullname": "Jane Doe", **fields}
     return client.post("/users", json=body)
 
 
@@ -51,7 +52,7 @@ def test_password_is_stored_as_a_bcrypt_hash(client, db_connection):
 
 
 def test_missing_field_is_400_naming_it(client):
-    response = client.post("/users", json={"username": unique("user"), "password": "secret"})
+    response = client.post("/users", json={"username": unique("user"), "password": "secret-pw"})
     assert_fail(response, 400, '"fullname"', "required")
 
 
@@ -74,3 +75,25 @@ def test_password_over_72_bytes_is_400(client):
 
 def test_nul_character_is_400(client):
     assert_fail(register(client, fullname="Jane\x00Doe"), 400, '"fullname"', "NUL")
+
+
+@pytest.mark.parametrize("password", ["1234567", "short", "é" * 7])
+def test_password_shorter_than_8_characters_is_400(client, password):
+    assert_fail(register(client, password=password), 400, '"password"', "at least 8")
+
+
+def test_password_of_8_characters_is_accepted(client):
+    assert register(client, password="12345678").status_code == 201
+
+
+def test_lone_surrogate_in_a_field_is_400(client):
+    # json.dumps writes a lone surrogate as the escape "\ud800", as an attacker would.
+    response = client.post("/users", data='{"username": "u-\\ud800", "password": "secret-pw", "fullname": "X"}',
+                           content_type="application/json")
+    assert_fail(response, 400, '"username"', "surrogate")
+
+
+def test_lone_surrogate_in_a_password_is_400(client):
+    response = client.post("/users", data='{"username": "u-sur", "password": "secret-\\udc00x", "fullname": "X"}',
+                           content_type="application/json")
+    assert_fail(response, 400, '"password"', "surrogate")

@@ -21,6 +21,7 @@ class FakeApi:
         self.refresh_tokens = {}
         self.albums, self.songs, self.playlists = [], [], []
         self.calls = []
+        self.busy_answers = 0  # how many next logins get 429, as nginx-backend's limit answers
         self._ids = itertools.count(1)
 
     def new_id(self, kind):
@@ -87,6 +88,9 @@ def create_fake_api(api):
 
     @app.post("/authentications")
     def log_in():
+        if api.busy_answers:
+            api.busy_answers -= 1
+            return fail("too many requests, try again in a moment", 429)
         body = request.get_json()
         for user_id, user in api.users.items():
             if (user["username"], user["password"]) == (body["username"], body["password"]):
@@ -113,6 +117,8 @@ def create_fake_api(api):
     def albums():
         if request.method == "GET":
             return success({"albums": api.albums})
+        if not caller():
+            return fail("Missing or expired access token", 401)
         album = {"id": api.new_id("album"), **request.get_json()}
         api.albums.append(album)
         return success({"albumId": album["id"]}, 201)
@@ -121,6 +127,8 @@ def create_fake_api(api):
     def songs():
         if request.method == "GET":
             return success({"songs": [{k: s[k] for k in ("id", "title", "performer")} for s in api.songs]})
+        if not caller():
+            return fail("Missing or expired access token", 401)
         song = {"id": api.new_id("song"), **request.get_json()}
         api.songs.append(song)
         return success({"songId": song["id"]}, 201)

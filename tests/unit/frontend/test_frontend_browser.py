@@ -86,7 +86,7 @@ def test_home_without_a_token_goes_to_login(browser, site):
 
 def test_register_then_login_shows_the_user(browser, site, api):
     browser.get(site + "register")
-    fill(browser, {"username": "jane", "password": "secret", "fullname": "Jane Doe"})
+    fill(browser, {"username": "jane", "password": "secret-pw", "fullname": "Jane Doe"})
     browser.find_element(By.ID, "register-button").click()
     wait_for(browser, lambda: "Account created" in text_of(browser, "message"), "back on /login")
 
@@ -94,7 +94,7 @@ def test_register_then_login_shows_the_user(browser, site, api):
     browser.find_element(By.ID, "login-button").click()
     wait_for(browser, lambda: text_of(browser, "message") == "Wrong credentials", "API's message shown")
 
-    fill(browser, {"password": "secret"})
+    fill(browser, {"password": "secret-pw"})
     browser.find_element(By.ID, "login-button").click()
     wait_for(browser, lambda: text_of(browser, "current-user") == "Login as Jane Doe", "current user")
     assert all(stored_tokens(browser))
@@ -126,3 +126,38 @@ def test_logout_revokes_the_refresh_token_and_clears_storage(browser, site, api)
     wait_for(browser, lambda: browser.current_url == site + "login", "back on /login")
     assert stored_tokens(browser) == [None, None]
     assert not api.refresh_tokens
+
+
+def test_the_content_security_policy_is_in_force(browser, site, api):
+    """The flows above ran under the pages' policy; here it must also refuse
+    what it is for: a fetch to an origin other than the API's."""
+    browser.get(site + "login")
+    wait_for(browser, lambda: browser.find_element(By.ID, "login-button").is_displayed(), "login page")
+    outcome = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const violations = [];
+        document.addEventListener("securitypolicyviolation", (e) => violations.push(e.violatedDirective));
+        fetch("http://127.0.0.1:9/elsewhere")
+          .then(() => done({fetched: true, violations}))
+          .catch(() => setTimeout(() => done({fetched: false, violations}), 100));
+    """)
+    assert outcome == {"fetched": False, "violations": ["connect-src"]}
+    # The page's own script (api.js) did load and run under the policy.
+    assert browser.execute_script("return typeof window.MusicApi.request") == "function"
+
+
+def test_a_busy_answer_is_tried_again_once(browser, site, api):
+    browser.get(site + "login")
+    logins_before = api.calls.count(("POST", "/authentications"))
+    api.busy_answers = 1
+    fill(browser, {"username": "jane", "password": "secret-pw"})
+    browser.find_element(By.ID, "login-button").click()
+    wait_for(browser, lambda: text_of(browser, "current-user") == "Login as Jane Doe", "logged in after one 429")
+    assert api.busy_answers == 0
+    assert api.calls.count(("POST", "/authentications")) == logins_before + 2  # the 429 and the retry
+    api.busy_answers = 2
+    browser.find_element(By.ID, "logout").click()
+    wait_for(browser, lambda: browser.current_url == site + "login", "back on /login")
+    fill(browser, {"username": "jane", "password": "secret-pw"})
+    browser.find_element(By.ID, "login-button").click()
+    wait_for(browser, lambda: "try again" in text_of(browser, "message"), "the second 429 shown")

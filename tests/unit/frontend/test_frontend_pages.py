@@ -89,3 +89,34 @@ def test_health_answers_ok(client):
 
 def test_unknown_page_is_404(client):
     assert client.get("/nope").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/login", "/register", "/"])
+def test_pages_carry_a_content_security_policy(client, api_endpoint, path):
+    headers = client.get(path).headers
+    policy = {part.split()[0]: part.split()[1:] for part in headers["Content-Security-Policy"].split("; ")}
+    assert policy["default-src"] == ["'none'"]
+    assert policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"]
+    assert policy["connect-src"] == [api_endpoint.rstrip("/")]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_pages_have_no_inline_script_or_style(get_page):
+    """The policy allows neither; an inline one would silently stop working."""
+    for path in ("/login", "/register", "/"):
+        page = get_page(path)
+        scripts = page.find_all("script")
+        assert scripts and all(s.attrs.get("src") and not s.text.strip() for s in scripts), path
+        assert not page.find_all("style"), path
+        inline = [(e.tag, name) for e in page.find_all() for name in e.attrs
+                  if name == "style" or name.startswith("on")]
+        assert inline == [], path
+
+
+def test_register_page_asks_for_8_characters(get_page):
+    page = get_page("/register")
+    password = page.by_id("password")
+    assert password.attrs["minlength"] == "8"
+    assert "8 characters" in page.by_id("password-hint").text

@@ -1,13 +1,11 @@
-"""The three nginx configs: what they must say (read as text, always), and
-whether nginx itself accepts them (when an nginx binary is on this host)."""
-import os
-import shutil
+"""The three nginx configs: what they must say (read as text), and whether
+nginx itself accepts them (Debian's nginx on this host, see ./labctl)."""
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from nginx_conf import effective, parse
+from nginx_conf import effective, nginx_binary, parse, with_local_temp_dirs
 
 NGINX_DIR = Path(__file__).resolve().parents[3] / "nginx"
 RESOLVER = ["127.0.0.11", "valid=5s", "ipv6=off"]
@@ -90,31 +88,14 @@ def test_mesh_says_why_it_exists():
     assert "IPVS" in header and "routing mesh" in header and "README" in header
 
 
-def nginx_binary():
-    candidates = [os.environ.get("NGINX_BIN"), shutil.which("nginx"), "/usr/sbin/nginx"]
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-
-
-def conf_copy_with_local_temp_dirs(name, prefix):
-    """The conf with its temp directories moved under `prefix`: Debian's nginx
-    otherwise wants /var/lib/nginx, which exists only where the package is
-    installed, and nginx -t creates them."""
-    temp = "".join(
-        f"    {kind}_temp_path {prefix}/{kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    text = read(name).replace("http {\n", "http {\n" + temp, 1)
-    copy = prefix / name
-    copy.write_text(text)
-    return copy
-
-
 @pytest.mark.parametrize("name", ROUTES)
 def test_nginx_accepts_the_config(name, tmp_path):
+    # Not skipped when nginx is missing: ./labctl installs Debian's nginx
+    # (without starting it), so a skip here would hide a broken conf.
     nginx = nginx_binary()
-    if nginx is None:
-        pytest.skip("no nginx binary here (apt-get install nginx, or set NGINX_BIN): configs checked as text only")
-    copy = conf_copy_with_local_temp_dirs(name, tmp_path)
+    assert nginx, "no nginx binary here: ./labctl installs it (apt-get install nginx), or set NGINX_BIN"
+    copy = tmp_path / name
+    copy.write_text(with_local_temp_dirs(read(name), tmp_path))
     result = subprocess.run(
         [nginx, "-t", "-q", "-p", str(tmp_path), "-e", "stderr", "-c", str(copy)],
         capture_output=True,
@@ -122,3 +103,37 @@ def test_nginx_accepts_the_config(name, tmp_path):
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_nginx_frontend_adds_its_headers_once_and_keeps_the_pages_policy(tmp_path, settings):
+    import http.client
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from musicweb import create_app
+    from nginx_conf import running
+
+    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with running("nginx-frontend.conf", tmp_path, ("frontend", 3000), server.server_port) as port:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/login")
+            response = connection.getresponse()
+            assert response.status == 200 and b"Login" in response.read()
+            headers = [(k.lower(), v) for k, v in response.getheaders()]
+            connection.close()
+    finally:
+        server.shutdown()
+
+    def values(name):
+        return [value for key, value in headers if key == name]
+
+    assert values("x-content-type-options") == ["nosniff"]
+    assert values("referrer-policy") == ["no-referrer"]
+    policies = values("content-security-policy")
+    # The page's own policy (scripts, the API's origin) and nginx's, which only forbids framing.
+    assert len(policies) == 2 and "frame-ancestors 'none'" in policies
+    page_policy = next(p for p in policies if p != "frame-ancestors 'none'")
+    assert "script-src 'self'" in page_policy and "connect-src http://127.0.0.1:8081" in page_policy

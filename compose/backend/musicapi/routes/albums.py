@@ -1,7 +1,11 @@
-"""/albums and /albums/<id>; an album is returned with its songs."""
+"""/albums and /albums/<id>; an album is returned with its songs.
+
+Reading is public; creating, changing and deleting need an access token,
+since a delete also takes the album's songs out of every user's playlists."""
 from flask import Blueprint
 
 from .. import validation as v
+from ..auth import require_auth
 from ..db import get_db
 from ..errors import NotFound
 from ..ids import new_id
@@ -11,6 +15,7 @@ bp = Blueprint("albums", __name__)
 
 
 @bp.post("/albums")
+@require_auth
 def create_album():
     name, year = _album_from_body()
     album_id = new_id("album")
@@ -41,6 +46,7 @@ def get_album(album_id):
 
 
 @bp.put("/albums/<id:album_id>")
+@require_auth
 def update_album(album_id):
     name, year = _album_from_body()
     with get_db().cursor() as cursor:
@@ -52,6 +58,7 @@ def update_album(album_id):
 
 
 @bp.delete("/albums/<id:album_id>")
+@require_auth
 def delete_album(album_id):
     with get_db().cursor() as cursor:
         cursor.execute("DELETE FROM albums WHERE id = %s", (album_id,))

@@ -1,10 +1,14 @@
-"""/songs (with ?title= and ?performer= filters) and /songs/<id>."""
+"""/songs (with ?title= and ?performer= filters) and /songs/<id>.
+
+Reading is public; creating, changing and deleting need an access token
+(a deleted song leaves every playlist that held it)."""
 from contextlib import contextmanager
 
 from flask import Blueprint
 from psycopg2 import errors as pg_errors
 
 from .. import validation as v
+from ..auth import require_auth
 from ..db import get_db
 from ..errors import NotFound
 from ..ids import new_id
@@ -12,7 +16,9 @@ from ..responses import success
 
 bp = Blueprint("songs", __name__)
 
+
 @bp.post("/songs")
+@require_auth
 def create_song():
     song = _song_from_body()
     song_id = new_id("song")
@@ -55,6 +61,7 @@ def get_song(song_id):
 
 
 @bp.put("/songs/<id:song_id>")
+@require_auth
 def update_song(song_id):
     song = _song_from_body()
     with _unknown_album_is_404():
@@ -72,6 +79,7 @@ def update_song(song_id):
 
 
 @bp.delete("/songs/<id:song_id>")
+@require_auth
 def delete_song(song_id):
     with get_db().cursor() as cursor:
         cursor.execute("DELETE FROM songs WHERE id = %s", (song_id,))

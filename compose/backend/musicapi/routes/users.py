@@ -16,7 +16,7 @@ bp = Blueprint("users", __name__)
 def register():
     body = v.json_body()
     username = v.string(body, "username", v.USERNAME_MAX)
-    password = v.string(body, "password", max_bytes=v.PASSWORD_MAX_BYTES)
+    password = v.string(body, "password", max_bytes=v.PASSWORD_MAX_BYTES, min_length=v.PASSWORD_MIN)
     fullname = v.string(body, "fullname")
     user_id = new_id("user")
     try:

@@ -7,6 +7,7 @@
   const API = document.querySelector('meta[name="api-endpoint"]').content;
   const ACCESS_KEY = "accessToken";
   const REFRESH_KEY = "refreshToken";
+  const RETRY_AFTER_MS = 1000;
 
   class ApiError extends Error {
     constructor(message, status) {
@@ -70,6 +71,13 @@
   // refreshed once and the call repeated.
   async function request(method, path, body, { auth = false } = {}) {
     let answer = await send(method, path, body, auth ? tokens.access() : null);
+    // Busy (429 from nginx-backend's login limit, 503 from a backend whose
+    // bcrypt slots are taken, or the database a moment away): one more try
+    // after the second the API asks for, before telling the user.
+    if (answer.status === 429 || answer.status === 503) {
+      await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS));
+      answer = await send(method, path, body, auth ? tokens.access() : null);
+    }
     if (auth && answer.status === 401 && (await refreshAccessToken())) {
       answer = await send(method, path, body, tokens.access());
     }

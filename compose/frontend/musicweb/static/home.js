@@ -100,14 +100,14 @@
   function bindForms() {
     const albumForm = document.getElementById("album-form");
     onSubmit(albumForm, async ({ name, year }) => {
-      await request("POST", "albums", { name, year: Number(year) });
+      await request("POST", "albums", { name, year: Number(year) }, { auth: true });
       albumForm.reset();
       await loadAlbums();
     }, handleError);
 
     const songForm = document.getElementById("song-form");
     onSubmit(songForm, async ({ title, year, genre, performer }) => {
-      await request("POST", "songs", { title, year: Number(year), genre, performer });
+      await request("POST", "songs", { title, year: Number(year), genre, performer }, { auth: true });
       songForm.reset();
       await loadSongs();
     }, handleError);
