@@ -101,10 +101,19 @@ initialise() {
     as_postgres touch "$INIT_MARKER"
 }
 
+follow_secret() {
+    local password
+    password=$(read_password)
+    log "existing cluster in $PGDATA: the app role's password follows the secret"
+    create_role_and_database "$password"
+}
+
 main() {
     prepare_directories
     if [[ -e "$INIT_MARKER" ]]; then
-        log "existing cluster in $PGDATA, skipping initialisation"
+        # Data outlives a swarm (the export is kept); a new swarm, or a trainee
+        # who created the secret by hand, may hold another password.
+        follow_secret
     else
         initialise
     fi

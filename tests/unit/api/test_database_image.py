@@ -43,10 +43,10 @@ class Entrypoint:
     def __init__(self, data, port):
         self.data, self.port, self.process = data, port, None
 
-    def start(self):
+    def start(self, password="entrypoint-test"):
         # PGPORT is PostgreSQL's own default port setting: the image's 5432 here would clash.
         env = {**os.environ, "PGDATA": str(self.data), "PGPORT": str(self.port),
-               "POSTGRES_PASSWORD": "entrypoint-test", "POSTGRES_PASSWORD_FILE": "/nonexistent"}
+               "POSTGRES_PASSWORD": password, "POSTGRES_PASSWORD_FILE": "/nonexistent"}
         self.process = subprocess.Popen(["bash", str(ENTRYPOINT)], env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
@@ -78,8 +78,8 @@ def host_rules(data):
     return [line for line in lines if line and not line[0].startswith("#")]
 
 
-def app_login(port):
-    connection = psycopg2.connect(host="127.0.0.1", port=port, user="musicapp", password="entrypoint-test",
+def app_login(port, password="entrypoint-test"):
+    connection = psycopg2.connect(host="127.0.0.1", port=port, user="musicapp", password=password,
                                   dbname="musicapp")
     try:
         with connection.cursor() as cursor:
@@ -133,3 +133,15 @@ def test_health_check_needs_the_tcp_listener_not_only_the_socket(entrypoint):
         assert subprocess.run(health_command(entrypoint.port), capture_output=True).returncode != 0  # ... not healthy
     finally:
         subprocess.run(pg_ctl + ["-m", "fast", "stop"], check=True, capture_output=True, timeout=60)
+
+
+def test_the_app_role_follows_the_secret_over_kept_data(entrypoint):
+    """The export outlives a swarm: a new one (or a trainee's own secret) holds
+    another password, and the kept data must still let the app in."""
+    entrypoint.start(password="first-swarm")
+    assert app_login(entrypoint.port, "first-swarm") == ("musicapp",)
+    entrypoint.stop()
+    entrypoint.start(password="second-swarm")
+    assert app_login(entrypoint.port, "second-swarm") == ("musicapp",)
+    with pytest.raises(psycopg2.OperationalError):
+        app_login(entrypoint.port, "first-swarm")
