@@ -13,20 +13,19 @@ CONFS = ("nginx/nginx-frontend.conf", "nginx/nginx-backend.conf")
 NAMES = {"nginx/nginx-frontend.conf": "music.lab", "nginx/nginx-backend.conf": "api.music.lab"}
 # A name nginx takes: a host name (with a leading or trailing *), _, or a regex.
 VALID_NAME = re.compile(r"^(~.+|\*?\.?[A-Za-z0-9][A-Za-z0-9.-]*\*?|\*\.[A-Za-z0-9.-]+|_|\"\")$")
-# Directives found among server_name's values mean its `;` is missing.
-DIRECTIVES = {"listen", "location", "root", "proxy_pass", "return", "set", "resolver", "index", "include",
-              "server", "add_header", "client_max_body_size", "error_page", "limit_req"}
-
-
 def teach(ctx: Context) -> list[tuple[str, str]]:
     m = ctx.config.manager.name
     return [(m, f"sed -i 's/server_name [^;]*;/server_name {name};/' {app_source.CLONE}/{conf}")
             for conf, name in NAMES.items()]
 
 
-def tokens(text: str) -> list[str]:
-    text = re.sub(r"#[^\n]*", "", text)
-    return re.findall(r"[{};]|[^\s{};]+", text)
+def tokens(text: str) -> list[tuple[str, int]]:
+    """nginx's tokens with their line numbers, comments left out."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = re.sub(r"#.*", "", line)
+        found += [(tok, number) for tok in re.findall(r"[{};]|[^\s{};]+", line)]
+    return found
 
 
 def conf_problems(text: str) -> list[str]:
@@ -34,31 +33,33 @@ def conf_problems(text: str) -> list[str]:
     found, depth, i = [], 0, 0
     toks = tokens(text)
     while i < len(toks):
-        tok = toks[i]
+        tok, line = toks[i]
         if tok == "{":
             depth += 1
         elif tok == "}":
             depth -= 1
             if depth < 0:
-                return ["a } closes more blocks than were opened"]
+                return [f"line {line}: a }} closes more blocks than were opened"]
         elif tok == "server_name":
             values = []
             i += 1
-            while i < len(toks) and toks[i] not in (";", "{", "}"):
+            while i < len(toks) and toks[i][0] not in (";", "{", "}"):
                 values.append(toks[i])
                 i += 1
-            if i >= len(toks) or toks[i] != ";" or DIRECTIVES & set(values):
-                found.append("server_name has no closing ;")
+            # Names spread over several lines are legal but nobody writes them:
+            # a value on the next line is the next directive, swallowed.
+            if i >= len(toks) or toks[i][0] != ";" or any(n != line for _, n in values):
+                found.append(f"line {line}: server_name has no closing ;")
                 continue
-            bad = [v for v in values if not VALID_NAME.match(v)]
+            bad = [v for v, _ in values if not VALID_NAME.match(v)]
             if not values:
-                found.append("server_name has no name")
+                found.append(f"line {line}: server_name has no name")
             elif bad:
-                found.append(f"not a host name: {', '.join(bad)}")
+                found.append(f"line {line}: not a host name: {', '.join(bad)}")
         i += 1
-    if depth != 0:
+    if depth > 0:
         found.append("a { is never closed")
-    if "server_name" not in toks:
+    if "server_name" not in {t for t, _ in toks}:
         found.append("no server_name line")
     return found
 

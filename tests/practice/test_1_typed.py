@@ -10,7 +10,7 @@ import yaml
 
 from lab.steps import app_source, deploy
 
-from .conftest import check, invoke, solution, status
+from .conftest import ROOT, check, invoke, solution, status
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,9 @@ def test_app_cloned_from_the_lab_repository(config, trainee):
 def test_server_name_a_missing_semicolon_then_the_name_set(config, trainee):
     conf = "~/musicapp/nginx/nginx-frontend.conf"
     trainee.run(config.manager.name, f"sed -i 's/server_name localhost;/server_name localhost/' {conf}")
-    assert "nginx-frontend.conf: server_name has no closing ;" in check(False)
+    line = next(n for n, text in enumerate((ROOT / "nginx" / "nginx-frontend.conf").read_text().splitlines(), 1)
+                if "server_name localhost;" in text)
+    assert f"nginx-frontend.conf: line {line}: server_name has no closing ;" in check(False)
     trainee.run(config.manager.name, f"git -C ~/musicapp checkout -- nginx")
     trainee.type(solution())
     check(True)
