@@ -20,7 +20,8 @@ from . import config as configmod
 from . import box, host, images, libvirt, nodes, probe
 from .runlog import LabError, Run
 from .steps import Context, converge
-from .checks import e2e, smoke
+from .checks import e2e, node_down, smoke
+from .drills import command as drill_command
 from .steps import app_images, daemon_json, deploy, docker as docker_step, nfs, registry, swarm
 
 CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
@@ -266,6 +267,7 @@ def up(path: str, explain: bool) -> None:
         c = bring_nodes_up(config, run)
         ctx = cluster_context(config, c, run)
         run_cluster_steps(ctx)
+        drill_command.after_up(ctx)
         deploy_app(ctx)
         smoke.smoke(config, run)
         c.close()
@@ -303,24 +305,19 @@ def remove_caches(config: configmod.LabConfig, run: Run) -> list[str]:
     return gone
 
 
-def reachable_cluster(config: configmod.LabConfig) -> nodes.Cluster:
-    c = nodes.kept_cluster(config)
-    down = nodes.unreachable(c, config.nodes) if c else [n.name for n in config.nodes]
-    if down:
-        raise LabError(f"the lab is not up (no answer from {', '.join(down)})",
-                       hint="bring it up with: invoke lab.up")
-    return c
-
-
 def check(path: str, junit: str | None, drill: bool, real_browser: bool) -> None:
     config = load_config(path)
     with lab_run(config, "check") as run:
-        c = reachable_cluster(config)
+        c, down = node_down.cluster_and_down(config)
         ctx = cluster_context(config, c, run)
-        outcomes = e2e.run_checks(ctx, drill=drill, real_browser=real_browser)
+        if down:
+            node_down.report(ctx, down)
+        outcomes = e2e.run_checks(ctx, drill=drill and not down, real_browser=real_browser)
         if junit:
             e2e.write_junit(outcomes, Path(junit))
             run.note(f"JUnit XML: {junit}")
+        if down:
+            node_down.conclude(ctx, down, outcomes)
         failed = [o.name for o in outcomes if not o.ok]
         c.close()
         if failed:

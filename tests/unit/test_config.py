@@ -122,3 +122,21 @@ def test_invalid_config_exits_non_zero_and_changes_nothing(tmp_path):
     assert result.returncode == 2
     assert "nodse: unknown key" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.yaml"]
+
+
+def test_the_dashboard_port_is_optional_checked_and_its_own():
+    assert parse(GOOD).host_ports.dashboard == 8002
+    without = copy.deepcopy(GOOD)
+    del without["host_ports"]["dashboard"]
+    assert parse(without).host_ports.dashboard == cfg.DEFAULT_DASHBOARD_PORT
+    for bad, words in ((80, "host_ports.dashboard: 80 is not allowed"),
+                       ("x", "host_ports.dashboard: 'x' is not allowed"),
+                       (GOOD["host_ports"]["web"], "is also host_ports.web")):
+        data = copy.deepcopy(GOOD)
+        data["host_ports"]["dashboard"] = bad
+        with pytest.raises(cfg.ConfigError, match=words):
+            parse(data)
+    data = copy.deepcopy(GOOD)
+    data["host_ports"]["dashbord"] = 8002
+    with pytest.raises(cfg.ConfigError, match="host_ports.dashbord: unknown key; allowed: web, api, dashboard"):
+        parse(data)

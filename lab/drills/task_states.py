@@ -1,0 +1,100 @@
+"""task-states: scratch services whose tasks pass through the states of the
+tutorial's table, each task's history printed as a timeline."""
+from __future__ import annotations
+
+import json
+import time
+
+from .journal import SCRATCH_LABEL
+from .measure import Timeline, record, states_seen
+
+NAME = "task-states"
+POLL = 0.3
+# name -> (what it shows, extra options, command after the image)
+CASES = {
+    "drill-pending": ("a constraint no node meets", "--constraint node.labels.lab-drill==nowhere", "sleep 300"),
+    "drill-no-image": ("an image that does not exist", "", None),
+    "drill-complete": ("a task that exits 0, restart-condition none", "", "true"),
+    "drill-failed": ("a task that exits 1, restart-condition none", "", "false"),
+    "drill-removed": ("a running service that is removed", "", "sleep 300"),
+}
+EXPECTED = ("pending", "preparing", "rejected", "running", "complete", "failed", "shutdown", "remove")
+# A state can pass between two polls (preparing lasts a few milliseconds
+# when the image is already there): these must be seen, the rest may.
+REQUIRED = ("pending", "rejected", "running", "complete", "failed", "shutdown")
+
+
+def node_names(d) -> dict[str, str]:
+    out = d.m("docker node inspect --format '{{.ID}} {{.Description.Hostname}}' $(docker node ls -q)",
+              teach=False, check=False)
+    return dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+
+
+def poll(d, names: list[str], known: set[str]) -> list[dict]:
+    listing = "; ".join(f"docker service ps -q --no-trunc {n} 2>/dev/null" for n in names)
+    script = (f"ids=$( ({listing}) | sort -u); ids=\"$ids {' '.join(sorted(known))}\"; "
+              "for i in $ids; do docker inspect --format '{{json .}}' $i 2>/dev/null; done")
+    out = d.m(script, teach=False, check=False)
+    tasks = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+    known.update(t["ID"] for t in tasks)
+    return tasks
+
+
+def run(d) -> str:
+    image = f"{d.config.registry}/backend:latest"
+    missing = f"{d.config.registry}/drill-no-such-image:none"
+    for name, (why, extra, command) in CASES.items():
+        d.say(f"{name}: {why}")
+        d.journal.add("service", name=name)
+        target = missing if command is None else f"{image} {command}"
+        d.m(f"docker service create --detach --quiet --name {name} --label {SCRATCH_LABEL}={NAME} "
+            f"--restart-condition none --no-healthcheck --constraint node.role==worker {extra} {target}".replace("  ", " "))
+    names = node_names(d)
+    timelines: dict[str, Timeline] = {}
+    known: set[str] = set()
+    service_of: dict[str, str] = {}
+    services = list(CASES)
+
+    def sample():
+        tasks = poll(d, services, known)
+        for t in tasks:
+            service_of[t["ID"]] = t.get("ServiceID", "")
+        record(timelines, tasks, names)
+        return tasks
+
+    ids = {d.m(f"docker service inspect --format '{{{{.ID}}}}' {n}", teach=False).out: n for n in CASES}
+
+    def state_of(service: str) -> set[str]:
+        return {line.events[-1][0] for line in timelines.values() if ids.get(line.service) == service and line.events}
+
+    def settled() -> bool:
+        sample()
+        return ("pending" in state_of("drill-pending") and "rejected" in state_of("drill-no-image")
+                and "complete" in state_of("drill-complete") and "failed" in state_of("drill-failed")
+                and "running" in state_of("drill-removed"))
+    d.wait("every scratch task in its state", settled, 90, every=POLL)
+    d.m("docker service rm drill-removed")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and "shutdown" not in {s for l in timelines.values()
+                                                         if ids.get(l.service) == "drill-removed"
+                                                         for s, _, _ in l.events}:
+        sample()
+        time.sleep(POLL)
+    for _ in range(5):
+        sample()
+        time.sleep(POLL)
+    d.show("docker service ps " + " ".join(n for n in CASES if n != "drill-removed"))
+    d.run.console.print("    timelines (state, node, seconds from the task's creation):")
+    for service in CASES:
+        for line in sorted((l for l in timelines.values() if ids.get(l.service) == service), key=lambda l: l.created):
+            d.run.console.print(f"      {service}: {line.line()}", markup=False)
+            d.run.log(f"timeline {service} {line.task}: {line.line()}")
+    seen = states_seen(timelines)
+    missing_states = [s for s in REQUIRED if s not in seen]
+    d.expect(not missing_states, f"states not seen: {', '.join(missing_states)}")
+    for name in CASES:
+        if name != "drill-removed":
+            d.m(f"docker service rm {name}")
+    shown = [s.upper() for s in EXPECTED if s in seen] + sorted(s.upper() for s in seen - set(EXPECTED))
+    d.numbers.update({"states_seen": shown, "tasks": len(timelines)})
+    return f"{len(timelines)} tasks, states seen: {', '.join(shown)}"
