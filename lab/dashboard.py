@@ -13,6 +13,7 @@ from pathlib import Path
 from . import host, nodes
 from .drills import runner
 from .drills.state import SNAPSHOT_SCRIPT, parse_snapshot
+from .runlog import Run
 
 PAGE = Path(__file__).parent / "web" / "dashboard.html"
 POLL_SECONDS = 1.0
@@ -131,7 +132,10 @@ def serve(path: str, port: int | None = None) -> None:
     poller = Poller(config)
     threading.Thread(target=poller.loop, daemon=True).start()
     server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(poller))
-    console.print(f"dashboard of {config.name}: [bold]http://127.0.0.1:{port}/[/bold]  (Ctrl-C stops it)")
+    # A run folder of its own: screenshots of the view are kept there.
+    run = Run(nodes.state_dir(config), "dashboard", console=console, lab=config.name)
+    run.note(f"dashboard of {config.name}: http://127.0.0.1:{port}/  (Ctrl-C stops it)")
+    run.note(f"run folder: {run.dir}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -139,3 +143,4 @@ def serve(path: str, port: int | None = None) -> None:
     finally:
         poller.stop()
         server.server_close()
+        run.finish("ok")

@@ -34,11 +34,11 @@ def run(d) -> str:
     d.m(f"docker network create --driver overlay {label} {NETWORK}")
     d.journal.add("service", name=SERVER)
     d.m(f"docker service create --detach --quiet --name {SERVER} {label} --network {NETWORK} "
-        f"--replicas {REPLICAS} --replicas-max-per-node 1 --constraint node.role==worker --endpoint-mode {mode} "
+        f"--replicas {REPLICAS} --replicas-max-per-node 1 --constraint node.role==worker --endpoint-mode {mode} --stop-grace-period 1s "
         f"--hostname '{{{{.Node.Hostname}}}}-{{{{.Task.Slot}}}}' --no-healthcheck {image} python3 -c '{SERVE}'")
     d.journal.add("service", name=CLIENT)
     d.m(f"docker service create --detach --quiet --name {CLIENT} {label} --network {NETWORK} "
-        f"--constraint node.role==manager --no-healthcheck {image} sleep 600")
+        f"--constraint node.role==manager --no-healthcheck --stop-grace-period 1s {image} sleep 600")
 
     def running(name, n):
         return len([t for t in state.service_tasks(d.ctx, name) if t.running]) == n

@@ -48,7 +48,8 @@ def run(d) -> str:
         d.journal.add("service", name=name)
         target = missing if command is None else f"{image} {command}"
         d.m(f"docker service create --detach --quiet --name {name} --label {SCRATCH_LABEL}={NAME} "
-            f"--restart-condition none --no-healthcheck --constraint node.role==worker {extra} {target}".replace("  ", " "))
+            f"--restart-condition none --no-healthcheck --stop-grace-period 1s --constraint node.role==worker "
+            f"{extra} {target}".replace("  ", " "))
     names = node_names(d)
     timelines: dict[str, Timeline] = {}
     known: set[str] = set()
