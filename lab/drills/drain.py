@@ -25,8 +25,7 @@ def run(d) -> str:
     d.say(f"{drained} runs {moving} app tasks, the most of any node: drain it")
     d.journal.add("availability", node=drained)
     d.m(f"docker node update --availability drain {drained}")
-    took = d.wait(f"every task leaving {drained}",
-                  lambda: not [t for t in app_tasks_on(d, drained)] and not lagging(d), 120)
+    took = d.wait(f"every task leaving {drained}", lambda: d.app_settled(avoid=drained), 120)
     d.show("docker node ls")
     d.show(f"docker stack ps {stack} --filter desired-state=running --format 'table {{{{.Name}}}}\\t{{{{.Node}}}}\\t{{{{.CurrentState}}}}'")
     now = state.stack_tasks(d.ctx)
@@ -62,7 +61,3 @@ def run(d) -> str:
     return (f"drained {drained}: {moving} tasks moved off in {took}s; paused {paused} kept {len(kept)} tasks "
             f"and took 0 of {EXTRA} new; both Active again")
 
-
-def lagging(d) -> bool:
-    from ..steps import deploy
-    return bool(deploy.lagging(d.ctx, deploy.render(d.ctx)))

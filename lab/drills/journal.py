@@ -62,61 +62,70 @@ def describe(entry: dict) -> str:
 
 # -- the undo of each kind of change -------------------------------------------
 
-def undo_availability(ctx: Context, entry: dict) -> None:
+def undo_availability(ctx: Context, entry: dict) -> bool:
     row = state.node_rows(ctx).get(entry["node"])
     if row and row.get("Availability") != "Active":
         ctx.manager_sh(f"docker node update --availability active {entry['node']}")
+        return True
+    return False
 
 
-def undo_promote(ctx: Context, entry: dict) -> None:
+def undo_promote(ctx: Context, entry: dict) -> bool:
     row = state.node_rows(ctx).get(entry["node"])
     if row and row.get("ManagerStatus"):
         ctx.manager_sh(f"docker node demote {entry['node']}")
+        return True
+    return False
 
 
-def undo_service(ctx: Context, entry: dict) -> None:
+def undo_service(ctx: Context, entry: dict) -> bool:
     if entry["name"] in state.services(ctx):
         ctx.manager_sh(f"docker service rm {entry['name']}")
+        return True
+    return False
 
 
-def undo_network(ctx: Context, entry: dict) -> None:
+def undo_network(ctx: Context, entry: dict) -> bool:
     name = entry["name"]
     # Tasks of a service just removed keep the network busy for a moment.
-    for _ in range(int(30 * ctx.patience)):
+    for attempt in range(int(30 * ctx.patience)):
         out = ctx.manager_sh(f"docker network ls -q --filter name=^{name}$", teach=False, check=False)
         if not out.out:
-            return
+            return attempt > 0
         if ctx.manager_sh(f"docker network rm {name}", check=False).ok:
-            return
+            return True
         time.sleep(1)
     raise LabError(f"the scratch network {name} is still in use", hint="run the drill (or invoke lab.up) again")
 
 
-def undo_scale(ctx: Context, entry: dict) -> None:
+def undo_scale(ctx: Context, entry: dict) -> bool:
     info = state.inspect_service(ctx, entry["service"])
     if info and state.replicas_of(info) != entry["replicas"]:
         ctx.manager_sh(f"docker service scale --detach {entry['service']}={entry['replicas']}")
+        return True
+    return False
 
 
-def undo_stack(ctx: Context, entry: dict) -> None:
+def undo_stack(ctx: Context, entry: dict) -> bool:
     """The stack file is the reference: deploying it again resets the image,
     replicas and update settings of every service a drill changed."""
     from ..steps import deploy
     rendered = deploy.render(ctx)
     deploy.deploy(ctx, rendered)
+    return True
 
 
-def undo_image(ctx: Context, entry: dict) -> None:
-    ctx.manager_sh(f"docker image rm {entry['image']} >/dev/null 2>&1 || true", teach=False)
+def undo_image(ctx: Context, entry: dict) -> bool:
+    return ctx.manager_sh(f"docker image rm {entry['image']}", check=False).ok
 
 
-def undo_node_stop(ctx: Context, entry: dict) -> None:
+def undo_node_stop(ctx: Context, entry: dict) -> bool:
     """Start the node the drill stopped (the same `vagrant up` lab.up uses) and
     take the SSH settings Vagrant gives it now (a node container may come back
     on another address)."""
     name = entry["node"]
     if ctx.cluster and not nodes.unreachable(ctx.cluster, (ctx.config.node(name),)):
-        return
+        return False
     from ..commands import chosen_provider
     provider = chosen_provider(ctx.config).get("provider")
     if not provider:
@@ -131,13 +140,14 @@ def undo_node_stop(ctx: Context, entry: dict) -> None:
     deadline = time.monotonic() + 120 * ctx.patience
     while time.monotonic() < deadline:
         if state.node_rows(ctx).get(name, {}).get("Status") == "Ready":
-            return
+            return True
         time.sleep(1)
     raise LabError(f"{name} is running again but the swarm does not list it Ready",
                    hint="run `invoke lab.up`: it repairs the node's engine and swarm membership")
 
 
-UNDO: dict[str, Callable[[Context, dict], None]] = {
+# Each undo returns whether it had anything left to undo.
+UNDO: dict[str, Callable[[Context, dict], bool]] = {
     "availability": undo_availability,
     "promote": undo_promote,
     "service": undo_service,
@@ -172,7 +182,7 @@ def scratch_leftovers(ctx: Context) -> list[dict]:
 
 
 def restore(ctx: Context, journal: Journal) -> list[str]:
-    """Undo every entry (and any labelled scratch object); what was undone, in words."""
+    """Undo every entry (and any labelled scratch object); what had to be undone, in words."""
     entries = journal.entries()
     extra = [e for e in scratch_leftovers(ctx) if e not in entries] if ctx.cluster else []
     done = []
@@ -181,7 +191,8 @@ def restore(ctx: Context, journal: Journal) -> list[str]:
         if handler is None:
             journal.remove(entry)
             continue
-        handler(ctx, entry)
+        acted = handler(ctx, entry)
         journal.remove(entry)
-        done.append(describe(entry))
+        if acted:
+            done.append(describe(entry))
     return done

@@ -4,7 +4,6 @@ empty, and `docker service update --force` spreads a service onto it again."""
 from __future__ import annotations
 
 from .. import nodes
-from ..steps import deploy
 from . import journal as journalmod
 from . import state
 from .measure import ProbeLoop
@@ -31,9 +30,7 @@ def run(d) -> str:
         down = d.wait(f"the swarm marking {victim} Down",
                       lambda: state.node_rows(ctx).get(victim, {}).get("Status") == "Down", 90, every=0.5)
         d.say(f"{victim} stopped; `docker node ls` shows it Down after {down}s")
-        moved = d.wait(f"{victim}'s tasks running elsewhere",
-                       lambda: not [t for t in state.stack_tasks(ctx) if t.node == victim]
-                       and not deploy.lagging(ctx, deploy.render(ctx)), 180)
+        moved = d.wait(f"{victim}'s tasks running elsewhere", lambda: d.app_settled(avoid=victim), 180)
         # A few more probes once everything runs again: the gap is closed.
         d.wait("the probes answering again", lambda: loop.samples and all(s.ok for s in loop.samples[-4:]), 60,
                every=0.5)

@@ -7,6 +7,7 @@ line (what it showed, with numbers). The runner does the rest.
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,17 @@ class Drill:
     def note_number(self, key: str, value) -> None:
         self.numbers[key] = value
 
+    def app_settled(self, avoid: str | None = None) -> bool:
+        """Every task of the stack running, as many as the stack file asks
+        for, none on `avoid`. `docker stack services` alone is not enough: it
+        still counts a task that is being stopped on a drained node."""
+        from .. import stack
+        rendered = deploy.render(self.ctx)
+        wanted = sum(stack.expected_replicas(rendered, workers=len(self.config.workers)).values())
+        tasks = state.stack_tasks(self.ctx)
+        return (len(tasks) == wanted and all(t.running for t in tasks)
+                and not [t for t in tasks if t.node == avoid] and not deploy.lagging(self.ctx, rendered))
+
 
 def lab_is_settled(ctx: Context) -> list[str]:
     """What keeps the lab from being as lab.up leaves it: nodes not Ready and
@@ -158,8 +170,11 @@ def execute(module, ctx: Context, lang: str = "en") -> dict:
             raise LabError(f"the lab is not as lab.up leaves it: {'; '.join(problems)}",
                            hint="run `invoke lab.up`, then the drill again")
     ctx.run.console.print(f"\n[bold]{text['title']}[/bold]")
+    width = max(40, min(ctx.run.console.width, 100) - 2)
     for para in text["explain"].strip().split("\n\n"):
-        ctx.run.console.print(f"  {para.strip()}", markup=False)
+        ctx.run.console.print(textwrap.fill(" ".join(para.split()), width, initial_indent="  ",
+                                            subsequent_indent="  "), markup=False)
+        ctx.run.console.print("")
     ctx.run.console.print("")
     timeout = 10 * ctx.patience
     with ctx.run.step(f"drill {module.NAME}: {common['count_before']}") as step:
@@ -176,7 +191,7 @@ def execute(module, ctx: Context, lang: str = "en") -> dict:
         with ctx.run.step(f"drill {module.NAME}: {common['put_back']}") as step:
             done = put_back(ctx, jr, common["put_back"])
             problems = settle(ctx)
-            step.detail = "; ".join(done) or "nothing to undo"
+            step.detail = "; ".join(done) or "nothing left to undo"
             if problems:
                 raise LabError(f"after the drill the lab is not back: {'; '.join(problems)}",
                                hint="run `invoke lab.up`")
