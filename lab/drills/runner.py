@@ -108,15 +108,18 @@ class Drill:
         self.numbers[key] = value
 
     def app_settled(self, avoid: str | None = None) -> bool:
-        """Every task of the stack running, as many as the stack file asks
-        for, none on `avoid`. `docker stack services` alone is not enough: it
-        still counts a task that is being stopped on a drained node."""
+        """Every service of the stack with as many running tasks as the stack
+        file asks for, none on `avoid`. Read from the tasks, not from `docker
+        stack services`, which still counts the tasks of a node that is being
+        drained or is Down."""
+        from collections import Counter
+
         from .. import stack
-        rendered = deploy.render(self.ctx)
-        wanted = sum(stack.expected_replicas(rendered, workers=len(self.config.workers)).values())
+        prefix = f"{self.config.stack_name}_"
+        wanted = stack.expected_replicas(deploy.render(self.ctx), workers=len(self.config.workers))
         tasks = state.stack_tasks(self.ctx)
-        return (len(tasks) == wanted and all(t.running for t in tasks)
-                and not [t for t in tasks if t.node == avoid] and not deploy.lagging(self.ctx, rendered))
+        counts = Counter(t.service.removeprefix(prefix) for t in tasks if t.running and t.node != avoid)
+        return dict(counts) == wanted and len(tasks) == sum(wanted.values())
 
 
 def lab_is_settled(ctx: Context) -> list[str]:
