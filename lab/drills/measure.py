@@ -120,12 +120,19 @@ def record(timelines: dict[str, Timeline], tasks: list[dict], node_names: dict[s
         line = timelines.get(tid)
         if line is None:
             line = timelines[tid] = Timeline(tid, t.get("ServiceID", ""), parse_time(t["CreatedAt"]))
+        node = node_names.get(t.get("NodeID", ""), "")
+        at = parse_time(status.get("Timestamp") or t["CreatedAt"])
         st = status.get("State", "")
-        if t.get("DesiredState") == "remove" and st in ("shutdown", "complete", "failed", "rejected"):
-            # The swarm is removing the task: the tutorial's REMOVE.
-            line.see(st, node_names.get(t.get("NodeID", ""), ""), parse_time(status.get("Timestamp") or t["CreatedAt"]))
-            st = "remove"
-        line.see(st, node_names.get(t.get("NodeID", ""), ""), parse_time(status.get("Timestamp") or t["CreatedAt"]))
+        seen = {e[0] for e in line.events}
+        if "remove" in seen:
+            # Removing: only a state it had not reached yet (its end) is news.
+            if st not in seen:
+                line.see(st, node, at)
+            continue
+        line.see(st, node, at)
+        if t.get("DesiredState") == "remove":
+            # Its service was removed or scaled down: the tutorial's REMOVE.
+            line.see("remove", node, at)
 
 
 def states_seen(timelines: dict[str, Timeline]) -> set[str]:

@@ -57,10 +57,11 @@ def task(tid, st, at, desired="running", node="n1"):
 def test_a_timeline_keeps_each_state_once_with_its_own_time_and_node():
     lines = {}
     for poll in ([task("t1", "pending", 0)], [task("t1", "pending", 0)], [task("t1", "running", 3)],
+                 [task("t1", "running", 3, desired="remove")], [task("t1", "running", 3, desired="remove")],
                  [task("t1", "shutdown", 9, desired="remove")]):
         measure.record(lines, poll, {"n1": "worker1"})
     line = lines["t1"]
-    assert [s for s, _, _ in line.events] == ["pending", "running", "shutdown", "remove"]
+    assert [s for s, _, _ in line.events] == ["pending", "running", "remove", "shutdown"]
     assert line.events[1] == ("running", "worker1", 3.0)
     assert line.line().startswith("PENDING (worker1, 0.0s) -> RUNNING (worker1, 3.0s)")
     assert measure.states_seen(lines) == {"pending", "running", "shutdown", "remove"}
