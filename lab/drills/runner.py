@@ -7,9 +7,10 @@ line (what it showed, with numbers). The runner does the rest.
 from __future__ import annotations
 
 import json
+import signal
 import textwrap
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -27,6 +28,45 @@ SETTLE_SECONDS = 120
 
 class DrillFailed(LabError):
     """What the drill expected did not happen (read from the swarm)."""
+
+
+class Interrupts:
+    """Ctrl-C during a remote command would be swallowed: Invoke's runner
+    catches KeyboardInterrupt, forwards it to the command and goes on
+    waiting. Keep it until the command returns, then raise it, so that the
+    drill stops and puts the lab back."""
+
+    def __init__(self):
+        self.inside = 0
+        self.pending = False
+
+    def handler(self, signum, frame):
+        if self.inside:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    def after_command(self) -> None:
+        if self.pending and not self.inside:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+@dataclass
+class DrillContext(Context):
+    interrupts: Interrupts = field(default_factory=Interrupts)
+
+    @classmethod
+    def wrap(cls, ctx: Context) -> "DrillContext":
+        return cls(**{f.name: getattr(ctx, f.name) for f in fields(Context)})
+
+    def sh(self, node: str, command: str, **kw):
+        self.interrupts.inside += 1
+        try:
+            return super().sh(node, command, **kw)
+        finally:
+            self.interrupts.inside -= 1
+            self.interrupts.after_command()
 
 
 def texts(lang: str = "en") -> dict:
@@ -158,6 +198,15 @@ def put_back(ctx: Context, jr: journalmod.Journal, why: str) -> list[str]:
 
 def execute(module, ctx: Context, lang: str = "en") -> dict:
     """Run one drill on a lab that is up; the numbers it measured."""
+    ctx = DrillContext.wrap(ctx)
+    previous = signal.signal(signal.SIGINT, ctx.interrupts.handler)
+    try:
+        return _execute(module, ctx, lang)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _execute(module, ctx: "DrillContext", lang: str) -> dict:
     config = ctx.config
     all_texts = texts(lang)
     text = all_texts[module.NAME]

@@ -3,6 +3,7 @@ watcher polls the manager (its own SSH connection) while the drill runs, and
 the database is counted with psql before and after. A drill's own output is
 never the evidence."""
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -87,7 +88,8 @@ def db_counts(cluster, config):
                           "--format '{{.Node}}' | head -1")
     query = "select (select count(*) from users) || ' ' || (select count(*) from playlists)"
     cid = f"$(docker ps -q -f label=com.docker.swarm.service.name={config.stack_name}_db | head -1)"
-    out = on(cluster, node, f"docker exec {cid} psql -U musicapp -d musicapp -tAc \"{query}\"")
+    inside = f"PGPASSWORD=$(cat /run/secrets/db_password) psql -h 127.0.0.1 -U musicapp -d musicapp -tAc {shlex.quote(query)}"
+    out = on(cluster, node, f"docker exec {cid} sh -c {shlex.quote(inside)}")
     users, playlists = out.split()
     return int(users), int(playlists)
 
