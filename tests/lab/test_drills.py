@@ -54,7 +54,7 @@ class Watcher:
         script = WATCH.replace("STACK", self.config.stack_name)
         while not self._stop.is_set():
             try:
-                r = self._conn.manager.run(f"sudo sh -c {json.dumps(script)}", hide=True, warn=True, timeout=20)
+                r = self._conn.manager.run(f"sudo sh -c {shlex.quote(script)}", hide=True, warn=True, timeout=20)
                 if r.ok:
                     self.samples.append(parse_watch(r.stdout))
             except Exception:  # noqa: BLE001 - a missed sample is not a result

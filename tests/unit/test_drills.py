@@ -173,3 +173,16 @@ def test_the_dashboard_draws_lab_yaml_nodes_in_order_with_their_tasks():
     assert view["nodes"][2]["status"] == "Down" and view["nodes"][2]["availability"] == "Drain"
     assert view["nodes"][0]["manager_status"] == "Leader"
     assert view["nodes"][3]["status"] == "unknown" and view["line"] == {"line": "drain: ..."}
+
+
+def test_ctrl_c_during_a_remote_command_is_kept_until_it_returns():
+    interrupts = runner.Interrupts()
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.handler(2, None)
+    interrupts.inside = 1
+    interrupts.handler(2, None)
+    interrupts.after_command()  # still inside the command: nothing yet
+    interrupts.inside = 0
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.after_command()
+    interrupts.after_command()  # raised once, not again while putting the lab back
