@@ -84,10 +84,13 @@ def run(d) -> str:
     d.expect(state.update_state(info) == "rollback_completed",
              f"UpdateStatus is {state.update_state(info)!r}, not rollback_completed")
     d.expect(GOOD_TAG in state.service_image(info), f"the service runs {state.service_image(info)} after the rollback")
-    running = [t for t in task_details(d, service) if t["Status"]["State"] == "running"
-               and t["DesiredState"] == "running"]
-    d.expect(len(running) == replicas and all(GOOD_TAG in task_image(t) for t in running),
-             f"running tasks: {[task_image(t) for t in running]}")
+
+    def running():
+        return [t for t in task_details(d, service) if t["Status"]["State"] == "running"
+                and t["DesiredState"] == "running"]
+    # rollback_completed can come while the last task put back is still starting.
+    d.wait(f"{replicas} tasks of {GOOD_TAG} running after the rollback", lambda: len(running()) == replicas, 60)
+    d.expect(all(GOOD_TAG in task_image(t) for t in running()), f"running tasks: {[task_image(t) for t in running()]}")
     failed = [t for t in task_details(d, service) if BROKEN_TAG in task_image(t)]
     d.say(f"{BROKEN_TAG} failed ({len(failed)} task(s) tried); the swarm rolled back to {GOOD_TAG} by itself "
           f"in {back}s (states seen: {', '.join(sorted(s for s in seen if s))})")
