@@ -232,7 +232,7 @@ def _execute(module, ctx: "DrillContext", lang: str) -> dict:
     with ctx.run.step(f"drill {module.NAME}: {common['count_before']}") as step:
         users, before = ledger.before(config, module.NAME, timeout)
         step.detail = str(before)
-    publish(config, module.NAME, f"{module.NAME}: {text['title']}")
+    publish(config, module.NAME, text["title"])
     start = time.monotonic()
     closing = None
     try:
