@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from lab.checks.http import wait_for
+
 from .conftest import invoke, on
 
 pytestmark = pytest.mark.slow
@@ -17,16 +19,22 @@ def test_lab_check_reports_a_stopped_worker_and_lab_up_repairs_it(cluster, confi
     victim = config.workers[1].name
     subprocess.run(["docker", "stop", f"{config.name}-{victim}"], check=True, capture_output=True)
     try:
-        deadline = time.monotonic() + 150
+        # Rescheduled: read from the tasks (`docker stack services` still counts
+        # the Down node's), then the app answering through 127.0.0.1 again.
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             rows = {json.loads(l)["Hostname"]: json.loads(l) for l in
                     on(cluster, m, "docker node ls --format '{{json .}}'").splitlines()}
-            svcs = [json.loads(l)["Replicas"].split(" ")[0].split("/") for l in
-                    on(cluster, m, f"docker stack services {config.stack_name} --format '{{{{json .}}}}'").splitlines()]
-            if rows[victim]["Status"] == "Down" and all(a == b for a, b in svcs):
+            tasks = [json.loads(l) for l in on(cluster, m, f"docker stack ps {config.stack_name} --filter "
+                                                           "desired-state=running --format '{{json .}}'").splitlines()]
+            if (rows[victim]["Status"] == "Down" and tasks and not [t for t in tasks if t["Node"] == victim]
+                    and all(t["CurrentState"].startswith("Running") for t in tasks)):
                 break
             time.sleep(2)
         assert rows[victim]["Status"] == "Down"
+        for url in (f"{config.web_url}login", f"{config.api_url}health"):
+            answer = wait_for(url, 90)
+            assert answer is not None and answer.status == 200, url
         result = invoke("lab.check", "--no-browser", check=False)
         out = result.stdout
         assert result.returncode == 1, out
