@@ -40,14 +40,16 @@ def dashboard(lab_up, config):
 
 
 def columns(driver):
-    from selenium.webdriver.common.by import By
-    result = {}
-    for col in driver.find_elements(By.CSS_SELECTOR, ".node"):
-        cards = col.find_elements(By.CSS_SELECTOR, ".task[data-stack=yes]")
-        result[col.get_attribute("data-node")] = {
-            "availability": col.get_attribute("data-availability"),
-            "services": sorted(c.get_attribute("data-service") for c in cards)}
-    return result
+    """What the page shows, read in one script: the page redraws every
+    second, so elements found one by one may be gone a moment later."""
+    return driver.execute_script("""
+        const out = {};
+        for (const col of document.querySelectorAll(".node")) {
+          out[col.dataset.node] = {
+            availability: col.dataset.availability,
+            services: [...col.querySelectorAll(".task[data-stack=yes]")].map(c => c.dataset.service).sort()};
+        }
+        return out;""")
 
 
 def test_the_dashboard_shows_nodes_tasks_and_a_drain(dashboard, cluster, config):
