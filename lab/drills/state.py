@@ -64,10 +64,6 @@ def parse_snapshot(text: str) -> tuple[list[dict], list[Task]]:
     return parse_nodes(nodes_part), parse_tasks(tasks_part)
 
 
-def snapshot(ctx: Context) -> tuple[list[dict], list[Task]]:
-    return parse_snapshot(ctx.manager_sh(SNAPSHOT_SCRIPT, teach=False, check=False).stdout)
-
-
 def node_rows(ctx: Context) -> dict[str, dict]:
     out = ctx.manager_sh("docker node ls --format '{{json .}}'", teach=False, check=False)
     return {r["Hostname"]: r for r in parse_nodes(out.stdout)}
