@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -118,6 +119,10 @@ def handler_for(poller: Poller):
     return Handler
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve(path: str, port: int | None = None) -> None:
     from .commands import console, load_config
     config = load_config(path)
@@ -136,6 +141,10 @@ def serve(path: str, port: int | None = None) -> None:
     run = Run(nodes.state_dir(config), "dashboard", console=console, lab=config.name)
     run.note(f"dashboard of {config.name}: http://127.0.0.1:{port}/  (Ctrl-C stops it)")
     run.note(f"run folder: {run.dir}")
+    # Ctrl-C or a plain kill stops it; a shell that starts it in the
+    # background would otherwise leave SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

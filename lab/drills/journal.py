@@ -87,13 +87,15 @@ def undo_service(ctx: Context, entry: dict) -> bool:
 
 def undo_network(ctx: Context, entry: dict) -> bool:
     name = entry["name"]
-    # Tasks of a service just removed keep the network busy for a moment.
-    for attempt in range(int(30 * ctx.patience)):
+    removed = False
+    # Tasks of a service just removed keep the network busy for a moment, and
+    # after `docker network rm` the manager lists it until its own task is gone.
+    for _ in range(int(60 * ctx.patience)):
         out = ctx.manager_sh(f"docker network ls -q --filter name=^{name}$", teach=False, check=False)
         if not out.out:
-            return attempt > 0
-        if ctx.manager_sh(f"docker network rm {name}", check=False).ok:
-            return True
+            return removed
+        if not removed:
+            removed = ctx.manager_sh(f"docker network rm {name}", check=False).ok
         time.sleep(1)
     raise LabError(f"the scratch network {name} is still in use", hint="run the drill (or invoke lab.up) again")
 
