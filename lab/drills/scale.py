@@ -1,11 +1,16 @@
 """scale: backend 2 -> 6 -> 2, and where the tasks land."""
 from __future__ import annotations
 
+import time
+
 from . import state
 
 NAME = "scale"
 SERVICE = "backend"
 UP_TO = 6
+# Seconds at 6 replicas before scaling back: long enough for the class to see
+# it on lab.dashboard (redrawn every second).
+HOLD = 5
 
 
 def running(d, service: str) -> list[state.Task]:
@@ -26,6 +31,7 @@ def run(d) -> str:
              "(the stack file allows workers only)")
     wide = state.placement(tasks)
     d.say(f"{service}: {start} -> {UP_TO} in {up}s: {wide}")
+    time.sleep(HOLD)
     d.m(f"docker service scale --detach {service}={start}")
     down = d.wait(f"{service} back at {start}", lambda: len(running(d, service)) == start
                   and len(state.service_tasks(d.ctx, service)) == start, 120)
