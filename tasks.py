@@ -2,7 +2,8 @@
 
 Thin on purpose: each task parses its flags and calls lab.commands.
 """
-from invoke import Collection, task
+from invoke import Collection, Task, task
+from invoke.parser import Argument
 
 from lab import commands
 
@@ -93,6 +94,48 @@ def bench(c, cold=1, runs=3):
     print(run_bench(int(cold), int(runs)))
 
 
+class _NameOrList(Argument):
+    """Invoke makes a positional argument required; `lab.drill --list` has
+    no drill name: with --list given, the name counts as given (empty)."""
+    siblings: list = []
+
+    @property
+    def value(self):
+        value = Argument.value.fget(self)
+        if value is None and any(a.name == "list" and a.value for a in self.siblings):
+            return ""
+        return value
+
+    @value.setter
+    def value(self, arg):
+        self.set_value(arg, cast=True)
+
+
+class _DrillTask(Task):
+    def get_arguments(self, ignore_unknown_help=None):
+        args = super().get_arguments(ignore_unknown_help)
+        for arg in args:
+            if arg.name == "name":
+                arg.__class__ = _NameOrList
+                arg.siblings = args
+        return args
+
+
+@task(klass=_DrillTask, positional=["name"], help={"name": "the drill to run (see --list)", "list": "list the drills and what each shows",
+                                 "lang": "language of the explanations: en or id", "config": CONFIG_HELP})
+def drill(c, name, list=False, lang="en", config=None):
+    """Show one swarm concept on the running lab, check it happened, put the lab back."""
+    from lab.drills.command import drill as run_drill
+    run_drill(_config(config), name, list, lang)
+
+
+@task(help={"config": CONFIG_HELP, "port": "serve on this 127.0.0.1 port instead of host_ports.dashboard"})
+def dashboard(c, config=None, port=None):
+    """A live view of the swarm in the browser: a column per node, a card per task."""
+    from lab.dashboard import serve
+    serve(_config(config), int(port) if port else None)
+
+
 @task(help={"config": CONFIG_HELP, "explain": EXPLAIN_HELP})
 def box_build(c, config=None, explain=False):
     """Build the Debian 12 libvirt box here and add it to Vagrant (cached)."""
@@ -178,6 +221,8 @@ lab.add_task(bench)
 lab.add_task(ssh)
 lab.add_task(cluster)
 lab.add_task(demo)
+lab.add_task(drill)
+lab.add_task(dashboard)
 
 ns = Collection()
 ns.add_collection(lab)

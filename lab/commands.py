@@ -23,7 +23,8 @@ from . import config as configmod
 from . import box, host, images, libvirt, lock, nodes, practice, probe, statefiles
 from .runlog import LabError, Run
 from .steps import Context, converge
-from .checks import e2e, smoke
+from .checks import e2e, node_down, smoke
+from .drills import command as drill_command
 from .steps import app_images, daemon_json, deploy, docker as docker_step, nfs, registry, swarm
 
 CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
@@ -311,6 +312,7 @@ def up(path: str, explain: bool, yes: bool = False) -> None:
         c = bring_nodes_up(config, run)
         ctx = cluster_context(config, c, run)
         run_cluster_steps(ctx)
+        drill_command.after_up(ctx)
         deploy_app(ctx)
         smoke.smoke(config, run)
         if practice.finish_all(config):
@@ -351,6 +353,8 @@ def remove_caches(config: configmod.LabConfig, run: Run) -> list[str]:
 
 
 def reachable_cluster(config: configmod.LabConfig) -> nodes.Cluster:
+    """The lab's connections, for commands that need every node (practice,
+    demos); lab.check reports a node down instead (checks.node_down)."""
     c = nodes.kept_cluster(config)
     down = nodes.unreachable(c, config.nodes) if c else [n.name for n in config.nodes]
     if down:
@@ -362,12 +366,16 @@ def reachable_cluster(config: configmod.LabConfig) -> nodes.Cluster:
 def check(path: str, junit: str | None, drill: bool, real_browser: bool) -> None:
     config = load_config(path)
     with lab_run(config, "check") as run:
-        c = reachable_cluster(config)
+        c, down = node_down.cluster_and_down(config)
         ctx = cluster_context(config, c, run)
-        outcomes = e2e.run_checks(ctx, drill=drill, real_browser=real_browser)
+        if down:
+            node_down.report(ctx, down)
+        outcomes = e2e.run_checks(ctx, drill=drill and not down, real_browser=real_browser)
         if junit:
             e2e.write_junit(outcomes, Path(junit))
             run.note(f"JUnit XML: {junit}")
+        if down:
+            node_down.conclude(ctx, down, outcomes)
         failed = [o.name for o in outcomes if not o.ok]
         c.close()
         if failed:

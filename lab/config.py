@@ -46,6 +46,9 @@ TOP_KEYS = (
 )
 NODE_KEYS = ("name", "role", "address", "memory", "cpus")
 HOST_PORT_KEYS = ("web", "api")
+# Optional (lab files written before the live view have no such key).
+OPTIONAL_HOST_PORT_KEYS = ("dashboard",)
+DEFAULT_DASHBOARD_PORT = 8002
 
 
 class ConfigError(ValueError):
@@ -69,6 +72,7 @@ class Node:
 class HostPorts:
     web: int
     api: int
+    dashboard: int = DEFAULT_DASHBOARD_PORT
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,10 @@ class LabConfig:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.host_ports.api}/"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.host_ports.dashboard}/"
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -167,11 +175,11 @@ def _show(value: object) -> str:
     return repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
 
 
-def _keys_exactly(mapping: dict, allowed, where: str) -> None:
+def _keys_exactly(mapping: dict, allowed, where: str, optional=()) -> None:
     """A typo is an error, not ignored; a missing key is named."""
     for key in mapping:
-        if key not in allowed:
-            raise ConfigError(f"{where}{key}: unknown key; allowed: {', '.join(allowed)}")
+        if key not in allowed and key not in optional:
+            raise ConfigError(f"{where}{key}: unknown key; allowed: {', '.join((*allowed, *optional))}")
     for key in allowed:
         if key not in mapping:
             raise ConfigError(f"{where}{key}: missing; allowed keys: {', '.join(allowed)}")
@@ -301,9 +309,13 @@ def _address(value, key, network, gateway) -> str:
 def _host_ports(value) -> HostPorts:
     if not isinstance(value, dict):
         raise ConfigError(f"host_ports: {_show(value)} is not allowed; use a mapping with {', '.join(HOST_PORT_KEYS)}")
-    _keys_exactly(value, HOST_PORT_KEYS, "host_ports.")
+    _keys_exactly(value, HOST_PORT_KEYS, "host_ports.", OPTIONAL_HOST_PORT_KEYS)
     web = _int(value["web"], "host_ports.web", 1024, 65535)
     api = _int(value["api"], "host_ports.api", 1024, 65535)
     if web == api:
         raise ConfigError(f"host_ports.api: {api} is also host_ports.web; use two different ports")
-    return HostPorts(web, api)
+    dashboard = _int(value.get("dashboard", DEFAULT_DASHBOARD_PORT), "host_ports.dashboard", 1024, 65535)
+    if dashboard in (web, api):
+        raise ConfigError(f"host_ports.dashboard: {dashboard} is also host_ports.{'web' if dashboard == web else 'api'}; "
+                          "use a port of its own")
+    return HostPorts(web, api, dashboard)

@@ -167,3 +167,21 @@ def test_registry_port_refuses_the_ports_the_swarm_and_the_app_use(port, why):
 def test_app_name_may_hold_html_and_shell_characters():
     # They are escaped where they go (the .env, the pages): no reason to refuse them.
     assert parse(with_change(app_name="Rock & Roll <\"Live\"> 'n' $(x)")).app_name == "Rock & Roll <\"Live\"> 'n' $(x)"
+
+
+def test_the_dashboard_port_is_optional_checked_and_its_own():
+    assert parse(GOOD).host_ports.dashboard == 8002
+    without = copy.deepcopy(GOOD)
+    del without["host_ports"]["dashboard"]
+    assert parse(without).host_ports.dashboard == cfg.DEFAULT_DASHBOARD_PORT
+    for bad, words in ((80, "host_ports.dashboard: 80 is not allowed"),
+                       ("x", "host_ports.dashboard: 'x' is not allowed"),
+                       (GOOD["host_ports"]["web"], "is also host_ports.web")):
+        data = copy.deepcopy(GOOD)
+        data["host_ports"]["dashboard"] = bad
+        with pytest.raises(cfg.ConfigError, match=words):
+            parse(data)
+    data = copy.deepcopy(GOOD)
+    data["host_ports"]["dashbord"] = 8002
+    with pytest.raises(cfg.ConfigError, match="host_ports.dashbord: unknown key; allowed: web, api, dashboard"):
+        parse(data)
