@@ -1,6 +1,7 @@
 """Shared by the test folders that bring real nodes up: a command on a node,
 as root, through the lab's own Fabric connection."""
 import shlex
+import subprocess
 
 from lab import nodes
 
@@ -19,3 +20,11 @@ def kept_cluster(config):
     assert c is not None, "lab.up left no ssh-config"
     yield c
     c.close()
+
+
+def listing(*argv, cwd=None) -> list[str]:
+    """The words a host command prints; its failure fails the test (a listing
+    that could not be made must not read as "nothing there")."""
+    out = subprocess.run(list(argv), capture_output=True, text=True, cwd=cwd)
+    assert out.returncode == 0, f"{' '.join(argv)} exited {out.returncode}: {out.stderr}"
+    return out.stdout.split()

@@ -15,10 +15,14 @@ def test_docker_is_installed_and_running_on_every_node(cluster, config):
         assert "docker" in on(cluster, node.name, "id -nG vagrant").split()
 
 
-def test_daemon_json_trusts_the_registry_and_keeps_dns_local(cluster, config):
+def test_daemon_json_trusts_the_registry_and_keeps_dns_local(cluster, config, lab_up):
+    caps = json.loads((lab_up["run_dir"] / "capabilities.json").read_text())
     for node in config.nodes:
         data = json.loads(on(cluster, node.name, "cat /etc/docker/daemon.json"))
         assert config.registry in data["insecure-registries"]
+        if not caps["own_resolver"]:
+            # The node's only resolver is Docker's 127.0.0.11: the engine needs this machine's.
+            assert data.get("dns"), f"{node.name}: no dns in daemon.json"
         for server in data.get("dns", []):
             assert ipaddress.ip_address(server).is_private
 
@@ -99,10 +103,27 @@ def test_daemon_json_keys_of_a_trainer_are_kept(cluster, config):
     assert after["log-level"] == "info" and config.registry in after["insecure-registries"]
 
 
-def test_a_second_lab_up_changes_nothing(cluster):
+def real_state(cluster, config):
+    """What a second lab.up must leave as it is, read from the nodes: the
+    running tasks, the image (with its digest) of each service, the registry
+    container, the swarm's nodes and every daemon.json."""
+    m, stack = config.manager.name, config.stack_name
+    tasks = on(cluster, m, f"docker stack ps -q --no-trunc --filter desired-state=running {stack}").split()
+    images = on(cluster, m, "docker service inspect --format '{{.Spec.Name}} {{.Spec.TaskTemplate.ContainerSpec.Image}}' "
+                            f"$(docker stack services -q {stack})").splitlines()
+    assert tasks and images, (tasks, images)
+    return {"tasks": sorted(tasks), "images": sorted(images),
+            "registry": on(cluster, m, "docker ps -q --no-trunc --filter ancestor=registry:2"),
+            "nodes": sorted(on(cluster, m, "docker node ls -q").split()),
+            "daemon.json": {n.name: on(cluster, n.name, "cat /etc/docker/daemon.json") for n in config.nodes}}
+
+
+def test_a_second_lab_up_changes_nothing(cluster, config):
+    before = real_state(cluster, config)
     invoke("lab.up")
     steps = last_run_steps()
     assert steps and all(s["outcome"] == "ok" for s in steps), steps
+    assert real_state(cluster, config) == before
 
 
 def test_teaching_mode_shows_the_tutorials_commands_in_order(cluster, config):

@@ -11,6 +11,8 @@ import time
 import pytest
 import yaml
 
+from tests.nodeshell import listing
+
 from .conftest import LAB_NAME, ROOT, invoke, last_run_steps, on
 
 pytestmark = pytest.mark.slow
@@ -27,8 +29,7 @@ def other_lab(tmp_path, **changes):
 
 
 def containers(prefix):
-    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True).stdout
-    return [n for n in names.split() if n.startswith(prefix)]
+    return [n for n in listing("docker", "ps", "-a", "--format", "{{.Names}}") if n.startswith(prefix)]
 
 
 def test_a_taken_host_port_is_refused_before_anything_starts(tmp_path):
@@ -77,42 +78,64 @@ def test_a_node_that_never_answers_ssh_is_named_with_its_ssh_config(tmp_path, la
     assert not containers("sshtest-")
 
 
-def test_sigint_in_the_middle_of_lab_up_then_lab_up_converges(cluster, config):
-    on(cluster, config.manager.name, f"docker stack rm {config.stack_name}")
+def test_sigint_in_the_middle_of_lab_up_then_lab_up_converges(cluster, config, lab_up):
+    m = config.manager.name
+    on(cluster, m, f"docker stack rm {config.stack_name}")
+    runs = ROOT / ".lab" / "runs"
+    before = set(runs.glob("*-up"))
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "lab.up"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    latest = ROOT / ".lab" / "runs" / f"latest-{LAB_NAME}" / "steps.jsonl"
-    while time.monotonic() < deadline:
+    # This run's own record (not the previous run's, which `latest` still names
+    # at first), then the stack's services on the manager: the interrupt lands
+    # while the stack step waits for them to converge.
+    deadline = time.monotonic() + 180
+    record = None
+    while record is None or not on(cluster, m, f"docker stack services -q {config.stack_name}", ok=False):
+        assert time.monotonic() < deadline and proc.poll() is None, "lab.up never reached the stack step"
+        new = [r for r in set(runs.glob("*-up")) - before if '"image: mesh"' in
+               ((r / "steps.jsonl").read_text() if (r / "steps.jsonl").exists() else "")]
+        record = new[0] if new else None
         time.sleep(0.3)
-        if latest.exists() and '"image: mesh"' in latest.read_text():
-            break
-    time.sleep(2)  # inside the stack deploy and its wait
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
     assert "interrupted" in out and "run the same command again" in out
+    assert json.loads((record / "run.json").read_text())["result"] == "interrupted"
+    last = json.loads((record / "steps.jsonl").read_text().splitlines()[-1])
+    assert last["name"].startswith("stack:") and last["outcome"] == "failed", last
 
     invoke("lab.up")
-    names = on(cluster, config.manager.name, "docker service ls --format '{{.Name}}'").split()
-    assert sorted(names) == sorted(set(names))
-    assert len([n for n in names if n.startswith(f"{config.stack_name}_")]) in (5, 6)
-    networks = on(cluster, config.manager.name, f"docker network ls --format '{{{{.Name}}}}' "
-                                                f"--filter label=com.docker.stack.namespace={config.stack_name}").split()
+    names = on(cluster, m, "docker service ls --format '{{.Name}}'").split()
+    caps = json.loads((lab_up["run_dir"] / "capabilities.json").read_text())
+    wanted = {"db", "backend", "frontend", "nginx-frontend", "nginx-backend"} | (set() if caps["ipvs"] else {"mesh"})
+    assert sorted(n for n in names if n.startswith(f"{config.stack_name}_")) == \
+        sorted(f"{config.stack_name}_{s}" for s in wanted)
+    networks = on(cluster, m, f"docker network ls --format '{{{{.Name}}}}' "
+                              f"--filter label=com.docker.stack.namespace={config.stack_name}").split()
     assert sorted(networks) == sorted(set(networks)) and len(networks) == 3
 
 
 def test_a_killed_node_shows_down_and_lab_up_brings_it_back(cluster, config):
     victim = config.workers[1].name
     subprocess.run(["docker", "kill", f"{config.name}-{victim}"], check=True, capture_output=True)
+    assert listing("docker", "inspect", "--format", "{{.State.Running}}", f"{config.name}-{victim}") == ["false"]
     status = json.loads(invoke("lab.status", "--json").stdout)
     row = next(n for n in status["nodes"] if n["name"] == victim)
     assert row["ssh"] is False and row["state"] != "running"
 
     invoke("lab.up")
-    status = json.loads(invoke("lab.status", "--json").stdout)
-    assert all(n["state"] == "running" and n["swarm_status"] == "Ready" for n in status["nodes"]), status["nodes"]
-    assert all(s["replicas_running"] == s["replicas_wanted"] for s in status["services"]), status["services"]
+    # Real state, not lab.status: the node containers, then the swarm and the stack as the manager has them.
+    running = listing("docker", "inspect", "--format", "{{.State.Running}}",
+                      *[f"{config.name}-{n.name}" for n in config.nodes])
+    assert running == ["true"] * len(config.nodes)
+    rows = [json.loads(l) for l in on(cluster, config.manager.name,
+                                      "docker node ls --format '{{json .}}'").splitlines()]
+    assert sorted(r["Hostname"] for r in rows) == sorted(n.name for n in config.nodes)
+    assert all(r["Status"] == "Ready" for r in rows), rows
+    services = on(cluster, config.manager.name,
+                  f"docker stack services {config.stack_name} --format '{{{{.Replicas}}}}'").split("\n")
+    assert services and all(r.split(" ")[0].split("/")[0] == r.split(" ")[0].split("/")[1] != "0"
+                            for r in services), services
 
 
 def test_the_registry_port_taken_on_the_manager_is_named(cluster, config):
