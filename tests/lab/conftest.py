@@ -51,3 +51,11 @@ def lab_up(config):
 def cluster(lab_up, config):
     yield from kept_cluster(config)
 
+
+
+def app_answering(config, seconds=180):
+    """After a test that drained or stopped a node, the API may answer 502/503
+    while its tasks come back: wait until /health answers 200 (bounded)."""
+    from lab.checks.http import wait_for
+    answer = wait_for(f"{config.api_url}health", seconds)
+    assert answer is not None and answer.status == 200, f"the API did not answer 200 within {seconds}s"

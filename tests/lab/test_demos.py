@@ -16,7 +16,7 @@ import pytest
 
 from lab.demos.stacks import EXPORT_SUBDIR, NAMES
 from lab.demos.table import say
-from tests.lab.conftest import LAB_NAME, ROOT, invoke, on
+from tests.lab.conftest import LAB_NAME, ROOT, app_answering, invoke, on
 from lab.checks.http import request
 
 pytestmark = pytest.mark.slow
@@ -58,6 +58,7 @@ def musicapp_state(cluster, config):
 def musicapp_before(cluster, config):
     """A user registered through the API before any demo, and the state then."""
     user = {"username": f"demo-{secrets.token_hex(4)}", "password": "pw-demo-1", "fullname": "Before demos"}
+    app_answering(config)
     created = request("POST", config.api_url + "users", user)
     assert created.status == 201
     return {"user": user, "id": created.json()["data"]["userId"], **musicapp_state(cluster, config)}
