@@ -13,7 +13,7 @@ import yaml
 
 from tests.nodeshell import listing
 
-from .conftest import LAB_NAME, ROOT, invoke, last_run_steps, on
+from .conftest import ROOT, invoke, last_run_steps, on
 
 pytestmark = pytest.mark.slow
 

@@ -86,7 +86,7 @@ def test_server_name_a_missing_semicolon_then_the_name_set(config, trainee):
     line = next(n for n, text in enumerate((ROOT / "nginx" / "nginx-frontend.conf").read_text().splitlines(), 1)
                 if "server_name localhost;" in text)
     assert f"nginx-frontend.conf: line {line}: server_name has no closing ;" in check(False)
-    trainee.run(config.manager.name, f"git -C ~/musicapp checkout -- nginx")
+    trainee.run(config.manager.name, "git -C ~/musicapp checkout -- nginx")
     trainee.type(solution())
     check(True)
     assert "server_name music.lab;" in trainee.run(config.manager.name, f"cat {conf}")

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from lab.demos import measure, runner, stacks, table
-from lab.demos.table import Row
 
 ROOT = Path(__file__).resolve().parents[2]
 

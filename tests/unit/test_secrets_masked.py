@@ -1,7 +1,6 @@
 """The swarm join token never reaches run.log, the run record or an error
 message; .lab is its owner's only. The worker's join fails here, as it would
 with a network fault, so the error path shows everything it would show."""
-import os
 import shlex
 import shutil
 from pathlib import Path
