@@ -41,14 +41,32 @@ def demo_left(cluster, config, stack):
     return left
 
 
+def settled(cluster, config, seconds=180):
+    """Every musicapp service at full replicas and the db task Running, as the
+    manager reports them: after a test that drained a node, tasks may still be
+    on their way (bounded wait). The db's node."""
+    m = config.manager.name
+    deadline = time.monotonic() + seconds
+    while True:
+        replicas = on(cluster, m, f"docker stack services {config.stack_name} --format '{{{{.Replicas}}}}'").split("\n")
+        full = replicas and all(r.split(" ")[0].split("/")[0] == r.split(" ")[0].split("/")[1] != "0" for r in replicas)
+        db = [line.split()[0] for line in on(cluster, m, f"docker service ps --filter desired-state=running "
+                                                         f"--format '{{{{.Node}}}} {{{{.CurrentState}}}}' "
+                                                         f"{config.stack_name}_db").splitlines()
+              if " Running " in f" {line} "]
+        if full and db:
+            return db[0]
+        assert time.monotonic() < deadline, f"musicapp not settled within {seconds}s: {replicas}, db on {db}"
+        time.sleep(2)
+
+
 def musicapp_state(cluster, config):
     """Replicas and running task ids of musicapp, and its number of users
     (read in the database itself)."""
     m = config.manager.name
+    node = settled(cluster, config)
     services = on(cluster, m, f"docker stack services {config.stack_name} --format '{{{{.Name}}}} {{{{.Replicas}}}}'")
     tasks = sorted(on(cluster, m, f"docker stack ps -q --filter desired-state=running {config.stack_name}").split())
-    node = on(cluster, m, f"docker service ps --filter desired-state=running --format '{{{{.Node}}}}' "
-                          f"{config.stack_name}_db").split()[0]
     users = on(cluster, node, f"docker exec -u postgres $(docker ps -q -f name={config.stack_name}_db) "
                               "psql -d musicapp -tAc 'SELECT count(*) FROM users'")
     return {"services": sorted(services.splitlines()), "tasks": tasks, "users": int(users)}
