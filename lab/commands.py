@@ -6,7 +6,6 @@ Data flows one way: lab.yaml -> config -> nodes -> probe -> steps -> checks
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import config as configmod
-from . import box, host, images, libvirt, lock, nodes, practice, probe, statefiles
+from . import host, images, lock, nodes, practice, probe, providers
 from .runlog import LabError, Run
 from .steps import Context, converge
 from .checks import e2e, node_down, smoke
@@ -28,10 +27,6 @@ from .drills import command as drill_command
 from .steps import app_images, daemon_json, deploy, docker as docker_step, nfs, registry, swarm
 
 CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
-# Pulling the five images into emulated workers alone takes several minutes.
-# Emulated VMs pull, start and move tasks many times slower than containers:
-# every wait of the lab is this many times longer there.
-EMULATED_PATIENCE = 5
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -88,81 +83,17 @@ def lab_run(config: configmod.LabConfig, command: str, explain: bool = False):
         held.release()
 
 
-def provider_for(config: configmod.LabConfig, run: Run) -> str:
-    choice = host.choose_provider(config)
+def provider_for(config: configmod.LabConfig, run: Run) -> providers.Provider:
+    choice = providers.choose(config)
     run.note(f"provider: {choice.name} ({choice.why})")
-    statefiles.write_atomic(nodes.own_dir(config) / "provider.json",
-                            json.dumps({"provider": choice.name, "why": choice.why}) + "\n")
-    return choice.name
-
-
-def owned_ports(config: configmod.LabConfig) -> set[int]:
-    """Host ports already held by this lab's own manager (a re-run is fine)."""
-    name = f"{config.name}-{config.manager.name}"
-    out = subprocess.run(["docker", "port", name], capture_output=True, text=True) \
-        if host.docker_engine_running() else None
-    ports = set()
-    for line in (out.stdout.splitlines() if out and out.returncode == 0 else []):
-        ports.add(int(line.rsplit(":", 1)[1]))
-    return ports
-
-
-def forwarded_ports(config: configmod.LabConfig) -> set[int]:
-    """On VMs Vagrant forwards the host ports itself: when every node of this
-    lab already answers, the ports it holds are its own (a re-run is fine)."""
-    kept = nodes.kept_cluster(config)
-    if kept is None:
-        return set()
-    try:
-        return set() if nodes.unreachable(kept, config.nodes) else {config.host_ports.web, config.host_ports.api}
-    finally:
-        kept.close()
+    providers.record(config, choice)
+    return choice.provider
 
 
 def bring_nodes_up(config: configmod.LabConfig, run: Run) -> nodes.Cluster:
     provider = provider_for(config, run)
-    host.require_tools("vagrant")
-    env = {}
-    # Before anything is built or started: a port taken by another program.
-    host.check_host_ports(config, owned_ports(config) if provider == "docker" else forwarded_ports(config))
-    # Node images (docker provider) and the app's images (every provider,
-    # copied into the manager's engine by lab.build) start from this base.
-    host.require_tools("docker", "debootstrap")
-    host.ensure_docker_engine()
-    client = docker.from_env()
-    with run.step("image: Debian base (debootstrap)") as step:
-        images.build_base(client, host.debian_mirror(), run, step)
-    if provider == "docker":
-        if os.environ.get("LAB_NODE_IMAGE"):
-            run.note(f"node image from LAB_NODE_IMAGE: {os.environ['LAB_NODE_IMAGE']}")
-        else:
-            with run.step("image: node (systemd, sshd, vagrant user)") as step:
-                env["LAB_NODE_IMAGE"] = images.build_node_image(
-                    client, config.name, config.root / "provision" / "node", run, step)
-    elif provider == "libvirt":
-        env.update(libvirt_host(config, run))
-    with run.step(f"nodes: vagrant up ({len(config.nodes)} nodes)") as step:
-        return nodes.up(config, provider, run, step, env)
-
-
-def libvirt_host(config: configmod.LabConfig, run: Run) -> dict[str, str]:
-    """Packages, daemons, storage pool and box for the libvirt lane; the
-    environment the Vagrantfile needs (KVM or emulation)."""
-    with run.step("host: libvirt (packages, libvirtd, storage pool)") as step:
-        installed = libvirt.ensure_packages(run)
-        started = libvirt.ensure_daemons(run)
-        pool = libvirt.ensure_pool(run)
-        done = ([f"installed {', '.join(installed)}"] if installed else []) + \
-               (["started libvirtd"] if started else []) + (["storage pool defined"] if pool else [])
-        if done:
-            step.changed("; ".join(done))
-    with run.step(f"box: {box.box_name(config.name)} (Debian 12, built here)") as step:
-        box.build(nodes.state_dir(config), config.name, host.debian_mirror(), host.vagrant_env(), run, step)
-    accel = acceleration(config)
-    run.note(f"libvirt driver: {accel.driver} ({accel.why})")
-    if accel.emulated:
-        run.note("the VMs run emulated, without KVM: expect every step to be many times slower than on a workstation")
-    return accel.env()
+    provider.prepare(config, run)
+    return provider.up(config, run)
 
 
 def cluster_context(config: configmod.LabConfig, cluster: nodes.Cluster, run: Run) -> Context:
@@ -176,23 +107,14 @@ def cluster_context(config: configmod.LabConfig, cluster: nodes.Cluster, run: Ru
     return Context(config, cluster, caps, run, resolver, nodes.state_dir(config), patience(config))
 
 
-def acceleration(config: configmod.LabConfig) -> libvirt.Acceleration:
-    """KVM or emulation for this lab's VMs (the answer is kept in .lab/kvm)."""
-    state = nodes.state_dir(config)
-    return libvirt.acceleration(box.paths(state, config.name).boot, state / "kvm")
-
-
 def chosen_provider(config: configmod.LabConfig) -> dict:
     """The provider the last lab.up chose, and why ({} before the first)."""
-    chosen = nodes.own_dir(config) / "provider.json"
-    return json.loads(chosen.read_text()) if chosen.exists() else {}
+    return providers.recorded(config)
 
 
 def patience(config: configmod.LabConfig) -> float:
-    """EMULATED_PATIENCE for libvirt VMs without KVM, else 1 (see Context)."""
-    if chosen_provider(config).get("provider") != "libvirt":
-        return 1.0
-    return float(EMULATED_PATIENCE) if acceleration(config).emulated else 1.0
+    """How much longer the lab's waits may last on this lab's nodes (see Context)."""
+    return providers.current(config).patience(config) if chosen_provider(config) else 1.0
 
 
 def run_cluster_steps(ctx: Context) -> None:
@@ -205,7 +127,7 @@ def run_cluster_steps(ctx: Context) -> None:
 def box_build(path: str, explain: bool) -> None:
     config = load_config(path)
     with lab_run(config, "box.build", explain) as run:
-        env = libvirt_host(config, run)
+        env = providers.get("libvirt").prepare_machines(config, run)
         run.note(f"Vagrantfile environment: {' '.join(f'{k}={v}' for k, v in env.items())}")
 
 def nodes_up(path: str, explain: bool) -> None:
@@ -216,7 +138,7 @@ def nodes_up(path: str, explain: bool) -> None:
 
 def nodes_status(path: str) -> None:
     config = load_config(path)
-    rows = nodes.describe(config, nodes.status(config))
+    rows = nodes.describe(config, providers.current(config).status(config))
     table = Table("node", "role", "address", "state", "SSH port")
     for r in rows:
         table.add_row(r["name"], r["role"], r["address"], r["state"], str(r["ssh_port"] or "-"))
@@ -229,37 +151,17 @@ def nodes_destroy(path: str) -> None:
         destroy_nodes(config, run)
 
 
-def destroy_nodes(config: configmod.LabConfig, run: Run) -> None:
-    """vagrant destroy, then what it leaves: node volumes, lab networks."""
-    with run.step("nodes: vagrant destroy") as step:
-        had = nodes.destroy(config, run)
+def destroy_nodes(config: configmod.LabConfig, run: Run, everything: bool = False) -> None:
+    """The provider removes what the lab made: machines and what `vagrant
+    destroy` leaves, or on servers the lab does not own only its traces."""
+    provider = providers.current(config)
+    with run.step(f"nodes: destroy ({provider.name})") as step:
+        removed = provider.destroy(config, run, everything)
         practice.forget(config)
-        removed = remove_leftovers(config, run) + libvirt.remove_networks(config.name, run)
-        if had or removed:
-            step.changed(f"destroyed; removed {', '.join(removed) or 'no leftovers'}")
+        if removed:
+            step.changed("; ".join(removed))
         else:
             step.detail = "nothing was up"
-
-
-def remove_leftovers(config: configmod.LabConfig, run: Run) -> list[str]:
-    """Volumes and networks that `vagrant destroy` leaves (docker provider)."""
-    if not host.docker_engine_running():
-        return []
-    client = docker.from_env()
-    removed = []
-    for name in [f"{config.name}-{n.name}-docker" for n in config.nodes]:
-        try:
-            client.volumes.get(name).remove(force=True)
-            removed.append(f"volume {name}")
-        except docker.errors.NotFound:
-            pass
-    for net in client.networks.list(names=[f"vagrant_network_{config.network}"]):
-        if not net.attrs.get("Containers"):
-            net.remove()
-            removed.append(f"network {net.name}")
-    for r in removed:
-        run.log(f"removed {r}")
-    return removed
 
 
 def ssh(path: str, node: str, command: str | None) -> None:
@@ -325,7 +227,7 @@ def destroy(path: str, everything: bool) -> None:
     """Remove everything the lab made; caches stay unless `everything`."""
     config = load_config(path)
     with lab_run(config, "destroy") as run:
-        destroy_nodes(config, run)
+        destroy_nodes(config, run, everything)
         if everything:
             with run.step("caches: images and apt cache") as step:
                 gone = remove_caches(config, run)
@@ -388,7 +290,7 @@ def status_data(config: configmod.LabConfig) -> dict:
     """Everything lab.status shows; the JSON keys are documented in the README."""
     provider = chosen_provider(config)
     runs = lab_runs(nodes.state_dir(config), config.name)
-    machines = {m.name: m.state for m in nodes.status(config)}
+    machines = {m.name: m.state for m in providers.current(config).status(config)}
     data = {
         "provider": provider.get("provider"),
         "provider_reason": provider.get("why"),
@@ -483,13 +385,10 @@ def down(path: str) -> None:
     """Stop the nodes; their disks, the swarm state and every cache stay."""
     config = load_config(path)
     with lab_run(config, "down") as run:
-        with run.step("nodes: vagrant halt") as step:
-            vg = nodes.Vagrant(config, run)
-            running_ = [m.name for m in vg.status() if m.state == "running"]
-            if running_:
-                run.show_command("host", "vagrant halt")
-                vg.v.halt()
-                step.changed(f"stopped {', '.join(running_)}")
+        with run.step("nodes: halt") as step:
+            stopped = providers.current(config).halt(config, run)
+            if stopped:
+                step.changed(f"stopped {', '.join(stopped)}")
             else:
                 step.detail = "nothing was running"
 

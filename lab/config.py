@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-PROVIDERS = ("auto", "virtualbox", "libvirt", "docker")
+PROVIDERS = ("auto", "virtualbox", "libvirt", "docker", "ssh")
 ROLES = ("manager", "worker")
 NODE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 LAB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,20}$")

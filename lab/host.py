@@ -1,5 +1,5 @@
-"""The workstation side: tools the lab needs, which provider to use and why,
-the Docker engine, the Debian mirror, and the 127.0.0.1 ports."""
+"""The workstation side: tools the lab needs, the Docker engine, the Debian
+mirror, and the 127.0.0.1 ports. Which provider runs is lab/providers/."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from .config import LabConfig
@@ -17,67 +16,12 @@ from .runlog import LabError
 APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 
 
-@dataclass(frozen=True)
-class ProviderChoice:
-    name: str
-    why: str
-
-
-def vboxmanage_works() -> bool:
-    tool = shutil.which("VBoxManage")
-    if not tool:
-        return False
-    try:
-        return subprocess.run([tool, "list", "hostonlyifs"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def kvm_runs_guests() -> bool:
-    """Whether KVM really runs a guest, not just whether /dev/kvm opens.
-
-    On some hosts /dev/kvm opens but every Linux guest dies with "KVM internal
-    error ... emulation failure". So boot a Linux kernel under KVM with no root
-    file system: if it gets as far as looking for one (or panicking for lack
-    of it), KVM runs guests. LAB_KVM=yes|no skips the test.
-    """
-    forced = os.environ.get("LAB_KVM")
-    if forced in ("yes", "no"):
-        return forced == "yes"
-    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
-    if not (os.path.exists("/dev/kvm") and shutil.which("qemu-system-x86_64") and kernels):
-        return False
-    from .libvirt import kvm_boot_test
-    return kvm_boot_test(kernels[-1])[0]
-
-
-def libvirt_installed() -> bool:
-    return shutil.which("virsh") is not None and plugin_installed("vagrant-libvirt")
-
-
 def plugin_installed(name: str) -> bool:
     if not shutil.which("vagrant"):
         return False
     out = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
                          env=vagrant_env()).stdout
     return name in out
-
-
-def kvm_lane_ready() -> bool:
-    return libvirt_installed() and kvm_runs_guests()
-
-
-def choose_provider(config: LabConfig, *, vbox=vboxmanage_works, kvm=kvm_lane_ready) -> ProviderChoice:
-    if config.provider != "auto":
-        return ProviderChoice(config.provider, f"set in {config.path.name}")
-    if vbox():
-        return ProviderChoice("virtualbox", "auto: VBoxManage works on this host")
-    if kvm():
-        return ProviderChoice("libvirt", "auto: no VirtualBox; KVM runs guests and vagrant-libvirt is installed")
-    return ProviderChoice(
-        "docker",
-        "auto: no working VirtualBox and no KVM that runs guests; nodes are containers (Vagrant's docker provider)",
-    )
 
 
 def vagrant_env() -> dict[str, str]:

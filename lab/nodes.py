@@ -17,7 +17,7 @@ import vagrant
 from fabric import Config, Connection
 
 from .config import LabConfig, Node
-from .host import check_vm_memory, vagrant_env
+from .host import vagrant_env
 from . import statefiles
 from .runlog import LabError, Run
 
@@ -204,31 +204,25 @@ def console_log(config: LabConfig, node: str) -> Path:
     return state_dir(config) / "console" / f"{config.name}-{node}.log"
 
 
-def console_hint(config: LabConfig, node: str) -> str:
-    by_hand = f"invoke lab.ssh {node}" + ("" if default_lab(config) else f" --config {config.path.name}")
-    log = console_log(config, node)
-    if log.exists():
-        return f"read its console log: {log} (or {by_hand})"
-    return f"see its console with: docker logs {config.name}-{node} (or {by_hand})"
+def by_hand(config: LabConfig, node: str) -> str:
+    return f"invoke lab.ssh {node}" + ("" if default_lab(config) else f" --config {config.path.name}")
 
 
-def up(config: LabConfig, provider: str, run: Run, step, env: dict | None = None) -> Cluster:
-    """Bring every node up and answering SSH; change nothing when they already are."""
+def up(config: LabConfig, provider, run: Run, step, env: dict | None = None) -> Cluster:
+    """Bring every node up with Vagrant and answering SSH; change nothing when
+    they already are. `provider` is the lab's (lab/providers/)."""
     kept = kept_cluster(config)
     if kept and not unreachable(kept, config.nodes):
         return kept
     prepare_host_dirs(config)
     vg = Vagrant(config, run, env)
-    if provider != "docker":
-        # Only the VMs about to start take memory from the host now.
-        stopped = [m.name for m in vg.status() if m.state != "running"]
-        check_vm_memory(config, stopped, emulated=(env or {}).get("LAB_LIBVIRT_DRIVER") == "qemu")
-    command = f"vagrant up --provider={provider}"
+    provider.check_resources(config, [m.name for m in vg.status() if m.state != "running"])
+    command = f"vagrant up --provider={provider.name}"
     run.show_command("host", command)
     try:
-        vg.up(provider)
+        vg.up(provider.name)
     except subprocess.CalledProcessError:
-        raise _up_failure(config, vg, run, command) from None
+        raise _up_failure(config, provider, vg, run, command) from None
     step.changed("nodes started")
     cluster = fresh_cluster(config, vg)
     silent = unreachable(cluster, config.nodes)
@@ -237,7 +231,7 @@ def up(config: LabConfig, provider: str, run: Run, step, env: dict | None = None
             f"node(s) {', '.join(silent)} do not answer SSH",
             command=f"ssh -F {ssh_config_path(config)} {silent[0]} true",
             output=_ssh_config_of(cluster, silent[0]),
-            hint=f"{console_hint(config, silent[0])}; then run the command again",
+            hint=f"{provider.console_hint(config, silent[0])}; then run the command again",
         )
     return cluster
 
@@ -247,7 +241,7 @@ def _ssh_config_of(cluster: Cluster, name: str) -> str:
     return f"Host {name}\n  HostName {s.hostname}\n  Port {s.port}\n  User {s.user}\n  IdentityFile {s.identity}"
 
 
-def _up_failure(config: LabConfig, vg: Vagrant, run: Run, command: str) -> LabError:
+def _up_failure(config: LabConfig, provider, vg: Vagrant, run: Run, command: str) -> LabError:
     log_tail = "\n".join(run.log_path.read_text(errors="replace").splitlines()[-25:])
     states = {m.name: m.state for m in vg.status()}
     stuck = [n.name for n in config.nodes if states.get(n.name) != "running"]
@@ -269,7 +263,7 @@ def _up_failure(config: LabConfig, vg: Vagrant, run: Run, command: str) -> LabEr
         return LabError(
             f"node {which} did not answer SSH within the boot timeout",
             command=command, node=which, output=log_tail + ("\n" + ssh if ssh else ""),
-            hint=f"see its ssh-config above; {console_hint(config, which)}; then run the command again",
+            hint=f"see its ssh-config above; {provider.console_hint(config, which)}; then run the command again",
         )
     return LabError(
         "vagrant up failed" + (f" (nodes not running: {', '.join(stuck)})" if stuck else ""),
@@ -285,10 +279,6 @@ def _last_node_in(text: str, config: LabConfig) -> str | None:
             if line.startswith(f"==> {n.name}:"):
                 last = n.name
     return last
-
-
-def status(config: LabConfig) -> list[MachineState]:
-    return Vagrant(config).status()
 
 
 def destroy(config: LabConfig, run: Run) -> bool:

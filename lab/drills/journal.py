@@ -122,20 +122,16 @@ def undo_image(ctx: Context, entry: dict) -> bool:
 
 
 def undo_node_stop(ctx: Context, entry: dict) -> bool:
-    """Start the node the drill stopped (the same `vagrant up` lab.up uses) and
-    take the SSH settings Vagrant gives it now (a node container may come back
-    on another address)."""
+    """Start the node the drill stopped (the lab's provider, as lab.up does) and
+    take the SSH settings it has now (a node container may come back on
+    another address)."""
     name = entry["node"]
     if ctx.cluster and not nodes.unreachable(ctx.cluster, (ctx.config.node(name),)):
         return False
-    from ..commands import chosen_provider
-    provider = chosen_provider(ctx.config).get("provider")
-    if not provider:
+    from .. import providers
+    if not providers.recorded(ctx.config):
         raise LabError(f"{name} is stopped and no provider was recorded", hint="run `invoke lab.up`")
-    vg = nodes.Vagrant(ctx.config, ctx.run)
-    ctx.run.show_command("host", f"vagrant up {name}")
-    vg.up(provider, name)
-    fresh = nodes.fresh_cluster(ctx.config, vg)
+    fresh = providers.current(ctx.config).start_node(ctx.config, ctx.run, name)
     if ctx.cluster:
         ctx.cluster.close()
     ctx.cluster = fresh

@@ -3,7 +3,7 @@ elsewhere while a probe loop measures what users saw; the node comes back
 empty, and `docker service update --force` spreads a service onto it again."""
 from __future__ import annotations
 
-from .. import nodes
+from .. import providers
 from . import journal as journalmod
 from . import state
 from .measure import ProbeLoop
@@ -25,8 +25,7 @@ def run(d) -> str:
     d.say(f"{victim} runs {lost} app tasks; probing {' and '.join(urls)} every {int(PROBE_INTERVAL * 1000)} ms")
     entry = d.journal.add("node_stop", node=victim)
     with ProbeLoop(urls, PROBE_INTERVAL) as loop:
-        d.run.show_command("host", f"vagrant halt {victim}")
-        nodes.Vagrant(d.config, d.run).v.halt(vm_name=victim)
+        providers.current(d.config).stop_node(d.config, d.run, victim)
         down = d.wait(f"the swarm marking {victim} Down",
                       lambda: state.node_rows(ctx).get(victim, {}).get("Status") == "Down", 90, every=0.5)
         d.say(f"{victim} stopped; `docker node ls` shows it Down after {down}s")

@@ -17,21 +17,6 @@ def lab(provider="auto"):
     return cfg.parse(data, ROOT / "lab.yaml")
 
 
-def test_auto_prefers_virtualbox_then_libvirt_then_docker():
-    yes, no = (lambda: True), (lambda: False)
-    assert host.choose_provider(lab(), vbox=yes, kvm=yes).name == "virtualbox"
-    assert host.choose_provider(lab(), vbox=no, kvm=yes).name == "libvirt"
-    choice = host.choose_provider(lab(), vbox=no, kvm=no)
-    assert choice.name == "docker" and "no working VirtualBox" in choice.why
-
-
-def test_an_explicit_provider_is_kept_and_said_why():
-    choice = host.choose_provider(lab("libvirt"), vbox=lambda: True, kvm=lambda: True)
-    assert (choice.name, choice.why) == ("libvirt", "set in lab.yaml")
-    second = host.choose_provider(cfg.load(ROOT / "lab.libvirt.yaml"), vbox=lambda: True, kvm=lambda: True)
-    assert second.why == "set in lab.libvirt.yaml"
-
-
 def test_mirror_is_read_from_deb822_and_one_line_sources():
     deb822 = ("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
               "Components: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\n"

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from lab import commands, config as cfg, host, nodes, statefiles
+from lab import commands, config as cfg, nodes, providers, statefiles
 from lab.runlog import Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def test_provider_json_survives_a_crash_mid_write(config, monkeypatch):
     state = nodes.own_dir(config) / "provider.json"
     state.parent.mkdir(parents=True)
     state.write_text('{"provider": "docker", "why": "before"}\n')
-    monkeypatch.setattr(host, "choose_provider", lambda c: host.ProviderChoice("libvirt", "after"))
+    monkeypatch.setattr(providers, "choose", lambda c: providers.Choice(providers.get("libvirt"), "after"))
     crash_on_fsync(monkeypatch)
     with pytest.raises(OSError, match="disk gone"):
         commands.provider_for(config, SimpleNamespace(note=lambda text: None))
