@@ -173,7 +173,8 @@ def ssh(path: str, node: str, command: str | None) -> None:
         raise SystemExit(1)
     s = cluster.settings[node]
     argv = ["ssh", "-q", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "IdentitiesOnly=yes", "-i", s.identity, "-p", str(s.port), f"{s.user}@{s.hostname}"]
+            *(["-o", "IdentitiesOnly=yes", "-i", s.identity] if s.identity else []),
+            "-p", str(s.port), f"{s.user}@{s.hostname}"]
     if command:
         argv.append(command)
     raise SystemExit(subprocess.call(argv))

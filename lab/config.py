@@ -45,6 +45,16 @@ TOP_KEYS = (
     "host_ports",
 )
 NODE_KEYS = ("name", "role", "address", "memory", "cpus")
+# provider: ssh (servers the lab does not create): how to reach each one. Its
+# lab address stays `address`, the private network the swarm uses; memory and
+# cpus are the server's own, so they may be left out.
+SSH_NODE_KEYS = ("name", "role", "address", "host", "user")
+SSH_NODE_OPTIONAL = ("port", "key", "agent", "memory", "cpus")
+DEFAULT_SSH_PORT = 22
+# Providers whose nodes lab.yaml must say how to reach: their keys, required and optional.
+REACHED_NODE_KEYS = {"ssh": (SSH_NODE_KEYS, SSH_NODE_OPTIONAL)}
+HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$")
+USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 HOST_PORT_KEYS = ("web", "api")
 # Optional (lab files written before the live view have no such key).
 OPTIONAL_HOST_PORT_KEYS = ("dashboard",)
@@ -62,6 +72,12 @@ class Node:
     address: str
     memory: int
     cpus: int
+    # provider: ssh only: where the server answers SSH, as whom, with which
+    # private key (None: the SSH agent).
+    host: str | None = None
+    port: int = DEFAULT_SSH_PORT
+    user: str | None = None
+    key: str | None = None
 
     @property
     def is_manager(self) -> bool:
@@ -151,7 +167,7 @@ def parse(data: object, path: Path) -> LabConfig:
     provider = _choice(data["provider"], "provider", PROVIDERS)
     name = _pattern(data["name"], "name", LAB_NAME, "lower-case letters, digits and '-', starting with a letter")
     network = _network(data["network"])
-    nodes = _nodes(data["nodes"], network)
+    nodes = _nodes(data["nodes"], network, reached=REACHED_NODE_KEYS.get(provider), root=path.parent)
     registry_port = _registry_port(data["registry_port"])
     export_path = _export_path(data["export_path"], "export_path")
     stack_name = _pattern(data["stack_name"], "stack_name", STACK_NAME, "lower-case letters, digits, '_' and '-'")
@@ -259,7 +275,7 @@ def _network(value) -> ipaddress.IPv4Network:
     return network
 
 
-def _nodes(value, network) -> tuple[Node, ...]:
+def _nodes(value, network, reached: tuple | None = None, root: Path = Path(".")) -> tuple[Node, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError(f"nodes: {_show(value)} is not allowed; use a list of nodes with {', '.join(NODE_KEYS)}")
     nodes: list[Node] = []
@@ -268,18 +284,26 @@ def _nodes(value, network) -> tuple[Node, ...]:
         where = f"nodes[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: {_show(item)} is not allowed; use a mapping with {', '.join(NODE_KEYS)}")
-        _keys_exactly(item, NODE_KEYS, f"{where}.")
+        if reached:
+            _keys_exactly(item, *reached[:1], f"{where}.", reached[1])
+        else:
+            for key in SSH_NODE_KEYS + SSH_NODE_OPTIONAL:
+                if key in item and key not in NODE_KEYS:
+                    raise ConfigError(f"{where}.{key}: only for provider: ssh (servers you already have); "
+                                      f"allowed here: {', '.join(NODE_KEYS)}")
+            _keys_exactly(item, NODE_KEYS, f"{where}.")
         name = _pattern(item["name"], f"{where}.name", NODE_NAME, "lower-case letters, digits and '-', starting with a letter")
         role = _choice(item["role"], f"{where}.role", ROLES)
         address = _address(item["address"], f"{where}.address", network, gateway)
-        memory = _int(item["memory"], f"{where}.memory", 256, 65536)
-        cpus = _int(item["cpus"], f"{where}.cpus", 1, 64)
+        memory = _int(item.get("memory", 1536), f"{where}.memory", 256, 65536)
+        cpus = _int(item.get("cpus", 1), f"{where}.cpus", 1, 64)
+        reach = _ssh_settings(item, where, root) if reached else {}
         for other in nodes:
             if other.name == name:
                 raise ConfigError(f"{where}.name: {name!r} is used twice; every node needs its own name")
             if other.address == address:
                 raise ConfigError(f"{where}.address: {address} is already {other.name}'s; every node needs its own address")
-        nodes.append(Node(name, role, address, memory, cpus))
+        nodes.append(Node(name, role, address, memory, cpus, **reach))
     managers = [n.name for n in nodes if n.is_manager]
     if len(managers) != 1:
         raise ConfigError(
@@ -288,6 +312,37 @@ def _nodes(value, network) -> tuple[Node, ...]:
     if len(nodes) < 2:
         raise ConfigError("nodes: no worker; the lab needs at least one node with role: worker")
     return tuple(nodes)
+
+
+def _ssh_settings(item: dict, where: str, root: Path) -> dict:
+    """host, port, user and a readable private key (or agent: true) of one server."""
+    host = _pattern(item["host"], f"{where}.host", HOST_NAME, "a host name or IPv4 address, such as 203.0.113.10")
+    user = _pattern(item["user"], f"{where}.user", USER_NAME, "a login name such as debian or ubuntu")
+    port = _port(item.get("port", DEFAULT_SSH_PORT), f"{where}.port")
+    if ("key" in item) == bool(item.get("agent")):
+        raise ConfigError(f"{where}: give either key: <path of a private key> or agent: true (the SSH agent "
+                          "holds the key), not both and not neither")
+    if "agent" in item and item["agent"] is not True:
+        raise ConfigError(f"{where}.agent: {_show(item['agent'])} is not allowed; use agent: true, or key: <path>")
+    key = None
+    if "key" in item:
+        if not isinstance(item["key"], str) or not item["key"].strip():
+            raise ConfigError(f"{where}.key: {_show(item['key'])} is not allowed; use the path of a private key file")
+        path = Path(item["key"]).expanduser()
+        path = path if path.is_absolute() else (root / path)
+        try:
+            head = path.read_text(errors="replace")[:200]
+        except FileNotFoundError:
+            raise ConfigError(f"{where}.key: {path}: no such file; use the path of the private key that logs "
+                              f"in as {user}@{host}") from None
+        except OSError as exc:
+            raise ConfigError(f"{where}.key: {path} cannot be read ({exc.strerror}); let this user read it "
+                              "(chmod 600, owned by you)") from None
+        if "PRIVATE KEY" not in head:
+            raise ConfigError(f"{where}.key: {path} is not a private key (no 'PRIVATE KEY' line); give the "
+                              "private half of the key pair, not the .pub file")
+        key = str(path)
+    return {"host": host, "port": port, "user": user, "key": key}
 
 
 def _address(value, key, network, gateway) -> str:

@@ -96,8 +96,9 @@ def connection(settings: SSHSettings) -> Connection:
         port=settings.port,
         config=config,
         connect_timeout=SSH_TIMEOUT,
-        connect_kwargs={"key_filename": [settings.identity], "look_for_keys": False,
-                        "allow_agent": False, "banner_timeout": SSH_TIMEOUT},
+        # No identity: the key is in the SSH agent (provider: ssh, agent: true).
+        connect_kwargs=({"key_filename": [settings.identity], "allow_agent": False} if settings.identity
+                        else {"allow_agent": True}) | {"look_for_keys": False, "banner_timeout": SSH_TIMEOUT},
     )
     conn.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     return conn

@@ -9,6 +9,15 @@ from ..config import LabConfig
 from ..runlog import Run
 
 
+def base_image(run: Run) -> None:
+    """Node images (docker provider) and the app's images (every provider,
+    copied into the manager's engine by lab.build) start from this base."""
+    host.require_tools("docker", "debootstrap")
+    host.ensure_docker_engine()
+    with run.step("image: Debian base (debootstrap)") as step:
+        images.build_base(docker.from_env(), host.debian_mirror(), run, step)
+
+
 class VagrantProvider:
     name = ""
     chosen_because = ""
@@ -21,12 +30,7 @@ class VagrantProvider:
         host.require_tools("vagrant")
         # Before anything is built or started: a port taken by another program.
         host.check_host_ports(config, self.owned_ports(config))
-        # Node images (docker provider) and the app's images (every provider,
-        # copied into the manager's engine by lab.build) start from this base.
-        host.require_tools("docker", "debootstrap")
-        host.ensure_docker_engine()
-        with run.step("image: Debian base (debootstrap)") as step:
-            images.build_base(docker.from_env(), host.debian_mirror(), run, step)
+        base_image(run)
         self.env = self.prepare_machines(config, run)
 
     def prepare_machines(self, config: LabConfig, run: Run) -> dict[str, str]:

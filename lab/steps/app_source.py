@@ -71,7 +71,7 @@ def prepare(ctx: Context) -> None:
     parent = str(Path(REPOSITORY).parent)
     if ctx.manager_sh(f"test -d {REPOSITORY}/objects", check=False, teach=False).ok:
         return
-    ctx.manager_sh(f"mkdir -p {parent} && tar -x -C {parent} && chown -R vagrant: {REPOSITORY}",
+    ctx.manager_sh(f'mkdir -p {parent} && tar -x -C {parent} && chown -R "${{SUDO_USER:-vagrant}}": {REPOSITORY}',
                    in_stream=io.BytesIO(repository_tar(ctx.config.root)), teach=False)
 
 

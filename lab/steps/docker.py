@@ -17,8 +17,11 @@ def teach(ctx) -> list[tuple[str, str]]:
 # lists are downloaded once for all nodes, and kept for the next lab.
 SHARED_CACHE = "/var/cache/lab-apt"
 
+# The user who logs in (vagrant on Vagrant's nodes, the lab.yaml user on
+# servers you already have): sudo names it in SUDO_USER.
+LOGIN_USER = '"${SUDO_USER:-vagrant}"'
 CHECK = ("command -v dockerd >/dev/null && systemctl is-active --quiet docker "
-         "&& id -nG vagrant | grep -qw docker && echo ready")
+         f"&& id -nG {LOGIN_USER} | grep -qw docker && echo ready")
 
 INSTALL = f"""
 set -e
@@ -44,7 +47,7 @@ if [ -d {SHARED_CACHE} ]; then
   fi
 fi
 systemctl enable --now docker
-usermod -aG docker vagrant
+usermod -aG docker {LOGIN_USER}
 """.strip()
 
 

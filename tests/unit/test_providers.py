@@ -119,3 +119,85 @@ def test_no_provider_name_is_compared_outside_the_providers():
     sources = sorted((ROOT / "lab").rglob("*.py")) + [ROOT / "tasks.py"]
     assert len(sources) > 30
     assert provider_name_comparisons(sources) == []
+
+
+# -- provider: ssh -----------------------------------------------------------------
+
+def ssh_lab(tmp_path, **node_extra):
+    key = tmp_path / "id_test"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n-----END OPENSSH PRIVATE KEY-----\n")
+    data = yaml.safe_load((ROOT / "lab.ssh.yaml").read_text())
+    for i, node in enumerate(data["nodes"]):
+        node["key"] = str(key)
+        node.update({k: (v(i) if callable(v) else v) for k, v in node_extra.items()})
+        node.update({k: None for k, v in node_extra.items() if v is None})
+        for k in [k for k, v in node.items() if v is None]:
+            del node[k]
+    return data
+
+
+def test_an_ssh_lab_file_names_host_user_key_and_defaults_the_port(tmp_path):
+    config = cfg.parse(ssh_lab(tmp_path), tmp_path / "lab.yaml")
+    m = config.manager
+    assert (config.provider, m.host, m.port, m.user, m.key) == ("ssh", "192.168.60.10", 22, "vagrant",
+                                                               str(tmp_path / "id_test"))
+    assert ssh.ssh_config_text(config).startswith(
+        f"Host manager\n  HostName 192.168.60.10\n  Port 22\n  User vagrant\n  IdentityFile {tmp_path / 'id_test'}\n")
+
+
+@pytest.mark.parametrize("change, error", [
+    (lambda d, t: d["nodes"][1].update(key=str(t / "gone")), "nodes[1].key: " + "{t}/gone: no such file"),
+    (lambda d, t: d["nodes"][0].update(key=str(t)), "nodes[0].key: {t} cannot be read"),
+    (lambda d, t: (t / "k.pub").write_text("ssh-ed25519 AAAA x") and d["nodes"][2].update(key=str(t / "k.pub")),
+     "nodes[2].key: {t}/k.pub is not a private key"),
+    (lambda d, t: d["nodes"][0].update(agent=True), "nodes[0]: give either key"),
+    (lambda d, t: d["nodes"][0].pop("key"), "nodes[0]: give either key"),
+    (lambda d, t: d["nodes"][0].update(password="x"), "nodes[0].password: unknown key"),
+    (lambda d, t: d["nodes"][3].pop("user"), "nodes[3].user: missing"),
+    (lambda d, t: d["nodes"][0].update(port=0), "nodes[0].port: 0 is not allowed"),
+    (lambda d, t: d["nodes"][0].update(host="a b"), "nodes[0].host: 'a b' is not allowed"),
+    (lambda d, t: d.update(provider="docker"), "nodes[0].host: only for provider: ssh"),
+])
+def test_an_ssh_lab_file_with_a_fault_is_refused_naming_it(tmp_path, change, error):
+    data = ssh_lab(tmp_path)
+    change(data, tmp_path)
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.parse(data, tmp_path / "lab.yaml")
+    assert error.format(t=tmp_path) in str(err.value)
+
+
+def test_agent_instead_of_a_key(tmp_path):
+    data = ssh_lab(tmp_path)
+    for node in data["nodes"]:
+        del node["key"]
+        node["agent"] = True
+    config = cfg.parse(data, tmp_path / "lab.yaml")
+    assert config.manager.key is None
+    assert "IdentityFile" not in ssh.ssh_config_text(config)
+    assert "-i" not in ssh.forward_argv(config)
+
+
+class FakeConn:
+    def __init__(self, out):
+        self.out = out
+
+    def run(self, command, **kw):
+        from types import SimpleNamespace
+        return SimpleNamespace(ok=True, stdout=self.out, stderr="")
+
+
+@pytest.mark.parametrize("facts, said", [
+    ("os=centos 9\nsudo=yes\npython3=yes\nhost={name}", "manager runs centos 9; the lab supports Debian 12"),
+    ("os=debian 12\nsudo=no\npython3=yes\nhost={name}", "manager: vagrant cannot sudo without a password"),
+    ("os=ubuntu 24.04\nsudo=yes\npython3=yes\nhost=box7", "is called 'box7' on the server"),
+    ("os=ubuntu 22.04\nsudo=yes\npython3=no\nhost={name}", "manager has no python3"),
+])
+def test_servers_that_do_not_fit_are_named_with_what_was_found(tmp_path, facts, said):
+    from types import SimpleNamespace
+    config = cfg.parse(ssh_lab(tmp_path), tmp_path / "lab.yaml")
+    cluster = {n.name: FakeConn(facts.format(name=n.name)) for n in config.nodes}
+    with pytest.raises(providers.LabError) as err:
+        ssh.reach_each(config, cluster, SimpleNamespace(log=lambda text: None))
+    assert said in str(err.value)
+    ok = {n.name: FakeConn(f"os=debian 12\nsudo=yes\npython3=yes\nhost={n.name}") for n in config.nodes}
+    assert ssh.reach_each(config, ok, SimpleNamespace(log=lambda text: None))["worker3"] == "debian 12"
