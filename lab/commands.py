@@ -24,9 +24,9 @@ from .runlog import LabError, Run
 from .steps import Context, converge
 from .checks import e2e, node_down, smoke
 from .drills import command as drill_command
-from .steps import app_images, daemon_json, deploy, docker as docker_step, nfs, registry, swarm
+from .steps import app_images, deploy, order
 
-CLUSTER_STEPS = (docker_step, daemon_json, swarm, registry, nfs)
+CLUSTER_STEPS = order.CLUSTER
 console = Console(highlight=False, soft_wrap=True)
 
 

@@ -98,8 +98,8 @@ def deploy_stand_in(ctx: Context) -> str | None:
     return "; ".join(rendered.adaptations) or None
 
 
-# The module's order: step 0 (Docker, an earlier module of the course), then
-# the tutorial's nine steps as TUTORIAL.md lists them.
+# The module's order (lab/steps/order.py: step 0, Docker, then the tutorial's
+# nine steps as TUTORIAL.md lists them); what practice adds to each step.
 STEPS: tuple[PracticeStep, ...] = (
     PracticeStep("docker", (docker_step.check,), (docker_step.teach,), lab_step(docker_step)),
     PracticeStep("swarm", (swarm.check,), (swarm.teach,), lab_step(swarm)),

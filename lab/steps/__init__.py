@@ -1,4 +1,5 @@
-"""One module per tutorial step. Each has three parts:
+"""One module per tutorial step. Each follows `Step` (below): three parts,
+and a fourth where the lab stands in for something:
 
 - check(ctx): reads the real state and returns what is missing (empty: done).
   It runs on its own too, so it can verify a trainee who did the step by hand.
@@ -6,6 +7,11 @@
 - teach(ctx): what a trainee would type, as (node, command), shown in
   teaching mode even when the step has nothing left to do. Guided practice
   shows the same list as the step's solution, and its tests type it.
+
+- stand_in(ctx) (optional): what the lab does instead of the tutorial here
+  and why (a kernel without NFS), or None.
+
+The order of the steps is written once, in lab/steps/order.py.
 
 A check's findings are Problems: each reads as English text (run logs,
 lab.up's errors) and carries the key of its message, so guided practice can
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from .. import texts
 from ..config import LabConfig
@@ -59,7 +66,40 @@ class Context:
         return self.sh(self.config.manager.name, command, **kw)
 
 
-def converge(ctx: Context, module) -> None:
+@runtime_checkable
+class Step(Protocol):
+    """The contract of a step module (a module, not a class, satisfies it)."""
+
+    NAME: str
+
+    def check(self, ctx: Context) -> list[str]:
+        """What is missing (Problems); empty when the step is done."""
+
+    def apply(self, ctx: Context, step, missing: list[str]) -> None:
+        """Change only what check found missing."""
+
+    def teach(self, ctx: Context) -> list[tuple[str, str]]:
+        """What a trainee would type, as (node, command)."""
+
+
+def targets(ctx: Context, node: str) -> list[str]:
+    """The nodes a taught line is typed on ("every node", "every worker", a name, "host")."""
+    if node == "every node":
+        return [n.name for n in ctx.config.nodes]
+    if node == "every worker":
+        return [n.name for n in ctx.config.workers]
+    return [node]
+
+
+def type_solution(ctx: Context, lines: list[tuple[str, str]]) -> None:
+    """Apply a step that is only typing: its taught lines, as the trainee's user."""
+    for node, command in lines:
+        for name in targets(ctx, node):
+            if name != "host":
+                ctx.sh(name, command, sudo=False)
+
+
+def converge(ctx: Context, module: Step) -> None:
     """check -> apply what is missing -> check again; one status line."""
     with ctx.run.step(module.NAME) as step:
         stand_in = getattr(module, "stand_in", None)

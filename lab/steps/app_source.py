@@ -80,3 +80,7 @@ def solve(ctx: Context) -> None:
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git"
     ctx.manager_sh(f"command -v git >/dev/null || {install}", teach=False, timeout=600)
     ctx.manager_sh(f"git clone -q {REPOSITORY} {CLONE}", sudo=False)
+
+
+def apply(ctx: Context, step, missing) -> None:
+    solve(ctx)

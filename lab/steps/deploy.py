@@ -373,3 +373,11 @@ def closing_line(ctx: Context, rendered: stack.Rendered, problems: list[str], pr
     else:
         did = "deployed"
     return ("secrets created; " if created else "") + f"{did}, {len(rendered.services)} services at full replicas"
+
+
+def apply(ctx: Context, step, missing) -> None:
+    """Deploy the rendered stack and wait for full replicas (lab.up's
+    converge above also replaces only the tasks that stopped)."""
+    rendered = render(ctx)
+    deploy(ctx, rendered)
+    wait_converged(ctx, rendered)

@@ -6,7 +6,7 @@ import re
 import shlex
 from urllib.parse import urlsplit
 
-from . import Context, Problem, app_source
+from . import Context, type_solution, Problem, app_source
 
 NAME = "frontend .env: the app's name and the API's public address"
 ENV = "compose/frontend/.env"
@@ -74,3 +74,8 @@ def check(ctx: Context) -> list[str]:
         problems.append(Problem("env_no_app_name", node=m, path=f"{top}/{ENV}"))
     found = endpoint_problem(ctx, values.get("API_ENDPOINT", ""))
     return problems + ([found] if found else [])
+
+
+def apply(ctx: Context, step, missing) -> None:
+    """The trainee's step: typing its solution is all there is to do."""
+    type_solution(ctx, teach(ctx))

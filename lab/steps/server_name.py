@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from . import Context, Problem, app_source
+from . import Context, type_solution, Problem, app_source
 
 NAME = "server_name: the nginx confs (optional)"
 CONFS = ("nginx/nginx-frontend.conf", "nginx/nginx-backend.conf")
@@ -78,3 +78,8 @@ def check(ctx: Context) -> list[str]:
         for reason in conf_problems(read.stdout):
             problems.append(Problem("conf_invalid", node=m, path=f"{top}/{conf}", reason=reason))
     return problems
+
+
+def apply(ctx: Context, step, missing) -> None:
+    """The trainee's step: typing its solution is all there is to do."""
+    type_solution(ctx, teach(ctx))

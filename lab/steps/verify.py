@@ -6,7 +6,7 @@ import html
 import re
 
 from ..checks.http import request
-from . import Context, Problem
+from . import Context, type_solution, Problem
 
 NAME = "verify: the login page and the API answer"
 
@@ -38,3 +38,8 @@ def check(ctx: Context) -> list[str]:
         problems.append(Problem("app_api_down", url=f"{ctx.config.api_url}health",
                                 status=health.status if health else "no answer"))
     return problems
+
+
+def apply(ctx: Context, step, missing) -> None:
+    """The trainee's step: typing its solution is all there is to do."""
+    type_solution(ctx, teach(ctx))

@@ -1,0 +1,33 @@
+"""The order of the steps, written once.
+
+TUTORIAL is the module's order (guided practice walks it; step 0 is Docker,
+from an earlier module of the course). lab.up runs the cluster's steps first
+(CLUSTER) and then the app's (APP); its one difference from the tutorial's
+order: daemon.json comes before the swarm, so every engine restarts once,
+before any node joins, instead of under a running swarm.
+"""
+from __future__ import annotations
+
+from . import (app_images, app_source, daemon_json, deploy, docker, frontend_env, nfs, registry, server_name,
+               swarm, verify)
+
+TUTORIAL = (
+    ("docker", (docker,)),
+    ("swarm", (swarm,)),
+    ("app", (app_source,)),
+    ("server_name", (server_name,)),
+    ("frontend_env", (frontend_env,)),
+    ("registry", (registry, daemon_json)),
+    ("nfs", (nfs,)),
+    ("images", (app_images,)),
+    ("deploy", (deploy,)),
+    ("verify", (verify,)),
+)
+KEYS = tuple(key for key, _ in TUTORIAL)
+MODULES = tuple(m for _, modules in TUTORIAL for m in modules)
+CLUSTER = (docker, daemon_json, swarm, registry, nfs)
+APP = (app_images, deploy)
+
+
+def modules(key: str) -> tuple:
+    return dict(TUTORIAL)[key]
