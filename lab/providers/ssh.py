@@ -386,7 +386,7 @@ def stop_forwards(config: LabConfig, run: Run) -> list[str]:
 
 def undo_on_servers(config: LabConfig, cluster: nodes.Cluster, reachable: list[Node], run: Run,
                     everything: bool) -> list[str]:
-    from ..remote import sh
+    from ..remote import on_each, sh
     from ..steps import app_source, daemon_json, registry
     m = config.manager
     done = []
@@ -397,9 +397,11 @@ def undo_on_servers(config: LabConfig, cluster: nodes.Cluster, reachable: list[N
               check=False).ok:
             sh(run, cluster[m.name], m.name, f"docker stack rm {stack}")
             done.append(f"stack {stack} removed")
-        # The stack's containers go away asynchronously; wait, bounded.
-        sh(run, cluster[m.name], m.name, f"for i in $(seq 60); do [ -z \"$(docker ps -aq --filter "
-           f"label=com.docker.stack.namespace={stack})\" ] && break; sleep 1; done", check=False, teach=False)
+        # The stack's containers go away asynchronously, on every node; wait, bounded.
+        wait = (f"for i in $(seq 60); do [ -z \"$(docker ps -aq --filter label=com.docker.stack.namespace={stack})\" ]"
+                " && break; sleep 1; done")
+        on_each([n for n in reachable if has_docker[n.name]],
+                lambda n: sh(run, cluster[n.name], n.name, wait, check=False, teach=False))
         if sh(run, cluster[m.name], m.name, f"docker rm -f {registry.CONTAINER}", check=False).ok:
             done.append(f"registry container removed from {m.name}")
         sh(run, cluster[m.name], m.name, f"docker volume rm {registry.VOLUME}", check=False)
@@ -411,6 +413,9 @@ def undo_on_servers(config: LabConfig, cluster: nodes.Cluster, reachable: list[N
         if sh(run, cluster[n.name], n.name, "docker info --format '{{.Swarm.LocalNodeState}}' | grep -qx active "
               "&& docker swarm leave --force", check=False).ok:
             left.append(n.name)
+        # A task container the swarm had not removed yet when the node left.
+        sh(run, cluster[n.name], n.name, "docker ps -aq --filter label=com.docker.swarm.task.id | xargs -r docker rm -f",
+           check=False, teach=False)
         # Images the lab brought: the registry's, the app's (named after the registry), its Debian base.
         sh(run, cluster[n.name], n.name,
            f"docker image ls --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep -E "
