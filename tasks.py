@@ -94,6 +94,21 @@ def bench(c, cold=1, runs=3):
     print(run_bench(int(cold), int(runs)))
 
 
+@task(help={"config": CONFIG_HELP, "rates": "requests per second to step through, comma-separated",
+            "step_seconds": "seconds at each step", "seconds": "seconds at the highest rate held"})
+def load(c, config=None, rates="10,20,40,60,80,120,160", step_seconds=15, seconds=60):
+    """Mixed traffic through 127.0.0.1: the highest rate with no 5xx, then a timed run there."""
+    from lab.load import main
+    main(_config(config), rates, float(step_seconds), float(seconds))
+
+
+@task(help={"config": CONFIG_HELP, "cycles": "how many destroy -> up -> check cycles"})
+def soak(c, cycles="10", config=None):
+    """N times destroy -> up -> check; one line per cycle and a summary, also written to a file."""
+    from lab.soak import main
+    main(_config(config), cycles)
+
+
 class _NameOrList(Argument):
     """Invoke makes a positional argument required; `lab.drill --list` has
     no drill name: with --list given, the name counts as given (empty)."""
@@ -223,6 +238,8 @@ lab.add_task(cluster)
 lab.add_task(demo)
 lab.add_task(drill)
 lab.add_task(dashboard)
+lab.add_task(load)
+lab.add_task(soak)
 
 ns = Collection()
 ns.add_collection(lab)

@@ -92,7 +92,10 @@ def add_mesh(data: dict, config: LabConfig) -> None:
             "mode": "global",
             "endpoint_mode": "dnsrr",
             "placement": {"constraints": ["node.role == manager"]},
-            "restart_policy": {"condition": "on-failure"},
+            # The stand-in is the lab's, not the tutorial's: when the manager's
+            # Docker restarts, nginx exits 0 and swarm would leave it Complete
+            # (on-failure), the app unreachable until lab.up.
+            "restart_policy": {"condition": "any"},
         },
     }
 

@@ -19,6 +19,7 @@ say the same thing in the trainee's language.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -105,6 +106,11 @@ def converge(ctx: Context, module: Step) -> None:
         stand_in = getattr(module, "stand_in", None)
         if stand_in and stand_in(ctx):
             step.standing_in(stand_in(ctx))
+        why = getattr(module, "why", None)
+        reason = why(ctx, os.environ.get("LAB_LANG", "en")) if why and ctx.run.explain else None
+        if reason:
+            # Where the lab parts from the course on purpose, teaching mode says why.
+            ctx.run.note(reason)
         missing = module.check(ctx)
         if not missing:
             if ctx.run.explain:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from shlex import quote
 
+from .. import texts
 from ..remote import on_each
 from ..runlog import LabError
 from . import Context, Problem
@@ -20,10 +21,22 @@ PROBE_FILE = ".lab-shared-check"
 TEST_MOUNT = "/mnt/lab-nfs-check"
 
 
+OPTIONS = "rw,sync,no_subtree_check,no_root_squash"
+
+
 def export_line(ctx: Context) -> str:
-    # The tutorial exports to `*` (any host); the lab limits it to the lab
-    # network, so only the swarm's nodes can mount the database's files.
-    return f"{ctx.config.export_path} {ctx.config.network}(rw,sync,no_subtree_check,no_root_squash)"
+    # The tutorial exports to `*` (any host). With no_root_squash, root on any
+    # machine that may mount the export owns the database's files: the lab
+    # names its nodes one by one (why() says so in teaching mode), so a machine
+    # that later takes an address in the lab network does not get them.
+    clients = " ".join(f"{n.address}({OPTIONS})" for n in ctx.config.nodes)
+    return f"{ctx.config.export_path} {clients}"
+
+
+def why(ctx: Context, lang: str = "en") -> str | None:
+    """Teaching mode's reason for naming the nodes (no export where the
+    shared directory stands in)."""
+    return texts.step("nfs", lang)["why"].strip() if ctx.caps.nfs else None
 
 
 def teach(ctx: Context) -> list[tuple[str, str]]:
@@ -103,9 +116,13 @@ def apply(ctx: Context, step, missing) -> None:
         ctx.run.show_command(node, command)
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
     line = export_line(ctx)
+    path = quote(ctx.config.export_path)
+    # An earlier line for the same path (an older lab exported to the whole
+    # network) is replaced, not kept beside the narrower one.
     ctx.manager_sh(
-        f"{install} nfs-kernel-server && mkdir -p {quote(ctx.config.export_path)} && "
-        f"(grep -qxF {quote(line)} /etc/exports || echo {quote(line)} >> /etc/exports) && "
+        f"{install} nfs-kernel-server && mkdir -p {path} && touch /etc/exports && "
+        f"awk -v p={path} '$1 != p' /etc/exports > /etc/exports.lab && "
+        f"echo {quote(line)} >> /etc/exports.lab && mv /etc/exports.lab /etc/exports && "
         f"systemctl enable --now nfs-server && exportfs -ra", teach=False, timeout=900)
     on_each(ctx.config.workers, lambda w: ctx.sh(w.name, f"{install} nfs-common", teach=False, timeout=900))
-    step.detail = f"exported {ctx.config.export_path} to {ctx.config.network}"
+    step.detail = f"exported {ctx.config.export_path} to {', '.join(n.address for n in ctx.config.nodes)}"

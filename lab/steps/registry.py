@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 
+from .. import texts
 from ..build import build, ensure_base, tree
 from ..remote import on_each
 from ..runlog import LabError
@@ -20,10 +21,18 @@ STORAGE = "/var/lib/lab-registry"
 
 
 def run_command(ctx: Context) -> str:
-    # The tutorial's line, with the storage on a named volume so pushed images
-    # survive a re-created container.
-    return (f"docker run -d -p {ctx.config.registry_port}:5000 --restart=always --name {CONTAINER} "
-            f"-v {VOLUME}:/var/lib/docker-registry {IMAGE}")
+    # The tutorial's line, with two changes: the storage on a named volume so
+    # pushed images survive a re-created container, and the port published on
+    # the manager's lab address only. The registry has no login: published on
+    # every address (the tutorial's -p 4000:5000), anyone who reaches the
+    # manager by another network could push an image the swarm then runs.
+    # The nodes name it by that address anyway (daemon.json, image tags).
+    return (f"docker run -d -p {ctx.config.manager.address}:{ctx.config.registry_port}:5000 "
+            f"--restart=always --name {CONTAINER} -v {VOLUME}:/var/lib/docker-registry {IMAGE}")
+
+
+def why(ctx: Context, lang: str = "en") -> str | None:
+    return texts.step("registry", lang)["why"].strip()
 
 
 def teach(ctx: Context) -> list[tuple[str, str]]:
@@ -60,13 +69,27 @@ def check(ctx: Context) -> list[str]:
     found = running_registries(ctx)
     if not found:
         return [Problem("registry_not_running", node=m, image=IMAGE, port=port)]
-    if not any(f":{port}->5000/tcp" in ports for ports in found.values()):
+    # The lab publishes on the manager's address; a trainee who types the
+    # tutorial's plain -p {port}:5000 is right too (docker shows 0.0.0.0:port).
+    if not any(published_for_nodes(ports, ctx.config.manager.address, port) for ports in found.values()):
         shown = "; ".join(f"{name}: {ports or 'no published port'}" for name, ports in found.items())
         return [Problem("registry_wrong_port", node=m, port=port, found=shown)]
     unread = [n.name for n, cat in zip(ctx.config.nodes,
                                       on_each(ctx.config.nodes, lambda n: catalog_from(ctx, n.name)))
               if cat is None]
     return [Problem("registry_unreadable", node=n, registry=ctx.config.registry) for n in unread]
+
+
+def published_for_nodes(ports: str, address: str, port: int) -> bool:
+    """Whether `docker ps`'s Ports column publishes the registry where the
+    nodes look for it: on the manager's lab address or on every address."""
+    for mapping in (p.strip() for p in ports.split(",")):
+        host, _, target = mapping.rpartition("->")
+        if target != "5000/tcp":
+            continue
+        if host in (f"{address}:{port}", f"0.0.0.0:{port}", f":::{port}", f"[::]:{port}"):
+            return True
+    return False
 
 
 def port_holder(ctx: Context) -> str | None:

@@ -131,7 +131,7 @@ def test_teaching_mode_shows_the_tutorials_commands_in_order(cluster, config):
     m = config.manager
     wanted = [f"{m.name}$ docker swarm init --advertise-addr {m.address}",
               f"{config.workers[0].name}$ docker swarm join --token <worker token> {m.address}:2377",
-              f"{m.name}$ docker run -d -p {config.registry_port}:5000 --restart=always --name registry",
+              f"{m.name}$ docker run -d -p {m.address}:{config.registry_port}:5000 --restart=always --name registry",
               f"{m.name}$ docker stack deploy -c docker-compose.yaml {config.stack_name}"]
     positions = [out.find(w) for w in wanted]
     assert all(p >= 0 for p in positions), (wanted, out[-3000:])

@@ -111,7 +111,7 @@ def test_registry_wrong_port_bad_json_and_no_restart(config, trainee):
 
     lines = solution()
     run_registry, daemon = lines[:2], lines[2:]
-    assert run_registry[0][1].startswith(f"docker run -d -p {port}:5000")
+    assert run_registry[0][1].startswith(f"docker run -d -p {config.manager.address}:{port}:5000")
     trainee.type(run_registry)
     out = check(False)
     for n in config.nodes:

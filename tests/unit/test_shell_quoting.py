@@ -55,7 +55,8 @@ def test_the_export_commands_keep_the_path_and_the_exports_line_whole(tmp_path):
     words = shlex.split(sent[0])
     line = nfs.export_line(ctx)
     assert words[words.index("mkdir") + 2] == hostile
-    assert words[words.index("-qxF") + 1] == line and line.startswith(hostile + " ")
+    assert words[words.index("awk") + 2] == f"p={hostile}"
+    assert words[words.index("echo") + 1] == line and line.startswith(hostile + " ")
     for _, command in nfs.teach(ctx):
         if "mkdir" in command:
             assert shlex.split(command)[-1] == hostile

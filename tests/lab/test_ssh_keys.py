@@ -1,0 +1,66 @@
+"""The well-known Vagrant key must not open a node (issue 15).
+
+The node image ships Vagrant's insecure public key so that `vagrant up` can
+log in once; Vagrant's insert_key then puts a key of its own in its place.
+This tries the insecure private key (and the vagrant/vagrant password) on
+every node's forwarded SSH port and requires refusal; the lab's own key is
+the control that the same connection otherwise works."""
+import glob
+import os
+
+import paramiko
+import pytest
+
+from lab import images, nodes
+
+pytestmark = pytest.mark.slow
+CANDIDATES = ["/usr/share/vagrant/keys/vagrant",
+              "/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant",
+              "/usr/lib/ruby/vendor_ruby/vagrant/keys/vagrant",
+              os.path.expanduser("~/.vagrant.d/insecure_private_key")]
+
+
+def insecure_key():
+    """Vagrant's insecure private key, proven to be the half of the public
+    key the node image ships."""
+    shipped = images.vagrant_public_key().read_text().split()[1]
+    for pattern in CANDIDATES:
+        for path in sorted(glob.glob(pattern)):
+            key = paramiko.RSAKey.from_private_key_file(path)
+            if key.get_base64() == shipped:
+                return key
+    raise AssertionError(f"Vagrant's insecure key is in none of {CANDIDATES}")
+
+
+def public_half(path):
+    try:
+        return paramiko.RSAKey.from_private_key_file(path).get_base64()
+    except paramiko.SSHException:
+        return None  # another key type: not the (RSA) insecure key
+
+
+def login(settings, user, **auth):
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        client.connect(settings.hostname, settings.port, username=user, timeout=15, banner_timeout=15,
+                       auth_timeout=15, look_for_keys=False, allow_agent=False, **auth)
+        _, out, _ = client.exec_command("id -un", timeout=15)
+        return out.read().decode().strip()
+    finally:
+        client.close()
+
+
+def test_the_insecure_key_and_password_open_no_node_and_the_labs_key_does(lab_up, config):
+    settings = nodes.parse_ssh_config(nodes.ssh_config_path(config).read_text())
+    assert set(settings) == {n.name for n in config.nodes}, settings
+    key = insecure_key()
+    for name, s in settings.items():
+        assert s.hostname == "127.0.0.1" or s.hostname.startswith(str(config.network.network_address)[:-1]), s
+        assert public_half(s.identity) != key.get_base64(), f"{name}: the lab logs in with the insecure key"
+        assert login(s, s.user, key_filename=s.identity) == s.user, name
+        for user in (s.user, "root"):
+            with pytest.raises(paramiko.AuthenticationException):
+                login(s, user, pkey=key)
+            with pytest.raises(paramiko.AuthenticationException):
+                login(s, user, password="vagrant")
