@@ -94,6 +94,18 @@ def bench(c, cold=1, runs=3):
     print(run_bench(int(cold), int(runs)))
 
 
+@task(help={"config": CONFIG_HELP, "out": "folder to write (default .lab/offline/lab-bundle; the .tar goes beside it)",
+            "providers": "docker (default) or docker,libvirt (adds the libvirt box)"})
+def bundle(c, config=None, out=None, providers="docker"):
+    """The offline classroom: one folder and .tar with every package, wheel and image a laptop needs."""
+    from lab import bundle as bundlemod
+    try:
+        bundlemod.make(_config(config), out, providers)
+    except bundlemod.BundleError as exc:
+        print(f"error: {exc}" + (f"\n  next: {exc.hint}" if exc.hint else ""))
+        raise SystemExit(1) from None
+
+
 class _NameOrList(Argument):
     """Invoke makes a positional argument required; `lab.drill --list` has
     no drill name: with --list given, the name counts as given (empty)."""
@@ -223,6 +235,7 @@ lab.add_task(cluster)
 lab.add_task(demo)
 lab.add_task(drill)
 lab.add_task(dashboard)
+lab.add_task(bundle)
 
 ns = Collection()
 ns.add_collection(lab)
