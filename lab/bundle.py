@@ -344,7 +344,8 @@ cd /out
 apt-ftparchive packages . > Packages
 gzip -9kf Packages
 apt-ftparchive -o APT::FTPArchive::Release::Origin=lab-bundle -o APT::FTPArchive::Release::Label=lab-bundle \
-  -o APT::FTPArchive::Release::Suite=bookworm release . > Release
+  -o APT::FTPArchive::Release::Suite=bookworm release . > /tmp/Release
+mv /tmp/Release Release
 """
 
 
