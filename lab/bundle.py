@@ -297,6 +297,12 @@ def prepare(source: Path, root: Path = ROOT, force: bool = False) -> Prepared:
     else:
         raise BundleError(f"{source} is neither a folder nor a tar file",
                           hint="give the bundle's folder or its .tar")
+    try:
+        # Loading the images needs their unpacked size in Docker's storage.
+        need_space(Path("/var/lib/docker"), int(manifest.get("images_size", 0)), "load the bundle's images")
+    except BundleError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     old = target.with_name(target.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
