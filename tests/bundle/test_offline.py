@@ -42,7 +42,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.offline]
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = Path(os.environ.get("LAB_CONFIG") or ROOT / "lab.yaml").resolve()
-CGROUP = Path("/sys/fs/cgroup/net_cls/lab-offline-test")
+# The host's net_cls hierarchy is mounted read-only; a second mount of the
+# same hierarchy (the test's own, removed afterwards) is writable.
+NETCLS_MOUNT = Path("/run/lab-offline-netcls")
+CGROUP = NETCLS_MOUNT / "lab-offline-test"
 CLASSID = 0x00104C41  # any class id no one else uses
 OUT_CHAIN, FWD_CHAIN, CHECK_CHAIN = "LABOFF-OUT", "LABOFF-FWD", "LABOFF-CHK"
 LOG_PREFIX = "LABOFFLINE-DROP "
@@ -128,10 +131,12 @@ def offline(lab_network: str, lab_name: str):
     """Outbound traffic of this test's process tree and of the lab's nodes is
     logged and dropped, except loopback and this machine's own networks."""
     allowed = ["127.0.0.0/8", lab_network] + [n for n in local_networks() if n != lab_network]
-    CGROUP.mkdir(exist_ok=True)
-    (CGROUP / "net_cls.classid").write_text(str(CLASSID))
+    NETCLS_MOUNT.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "cgroup", "-o", "net_cls,net_prio", "lab-offline", str(NETCLS_MOUNT)], check=True)
     watch = Watch(lab_name)
     try:
+        CGROUP.mkdir(exist_ok=True)
+        (CGROUP / "net_cls.classid").write_text(str(CLASSID))
         for chain in (OUT_CHAIN, FWD_CHAIN, CHECK_CHAIN):
             ipt("-N", chain)
         for chain in (OUT_CHAIN, CHECK_CHAIN):
@@ -161,6 +166,19 @@ def offline(lab_network: str, lab_name: str):
                 break
             except OSError:
                 time.sleep(0.2)
+        subprocess.run(["umount", str(NETCLS_MOUNT)], check=False)
+        NETCLS_MOUNT.rmdir()
+
+
+def resolver() -> str:
+    """The host's DNS server: where a probe packet may go if a rule failed."""
+    for line in Path("/etc/resolv.conf").read_text().splitlines():
+        if line.startswith("nameserver") and ":" not in line.split()[1]:
+            return line.split()[1]
+    pytest.skip("no IPv4 resolver in /etc/resolv.conf to probe the rules with")
+
+
+PROBE = "import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'', (sys.argv[1], 53))"
 
 
 def clean_env(**extra) -> dict:
@@ -204,17 +222,28 @@ def test_the_bundle_takes_a_fresh_clone_to_a_green_lab_check_with_no_outside_tra
     try:
         # 3. Offline.
         with offline(str(config.network), config.name) as watch:
+            # The rules are live: a probe from this test's cgroup is counted.
+            must(run([sys.executable, "-c", PROBE, resolver()], cgroup=True), "probe")
+            assert counted().get(OUT_CHAIN, 0) >= 1, "the host-side rule did not count the probe"
+            ipt("-Z", OUT_CHAIN)
             up = run([str(clone / "labctl"), "up", "--bundle", str(tar)], cwd=clone, env=env, cgroup=True)
             timings["labctl up --bundle"] = up.seconds
-            must(up, "./labctl up --bundle")
+            if up.returncode != 0:
+                pytest.fail(f"./labctl up --bundle exited {up.returncode}; dropped: {counted()}\n{dropped_log()}\n"
+                            f"{up.stdout[-6000:]}\n{up.stderr[-3000:]}")
             check = run([str(clone / ".venv" / "bin" / "invoke"), "lab.check"], cwd=clone, env=env, cgroup=True)
             timings["lab.check"] = check.seconds
             nodes_seen = len(watch.seen)
             drops = counted()
+            # ... and so is one from a node (the manager).
+            subprocess.run(["docker", "exec", f"{config.name}-{config.manager.name}", "python3", "-c", PROBE,
+                            resolver()], check=True)
+            probed = counted().get(CHECK_CHAIN, 0) - drops.get(CHECK_CHAIN, 0)
         print(json.dumps(timings, indent=1))
         must(check, "lab.check (offline)")
         assert nodes_seen >= len(config.nodes), f"the node containers were not all watched: {watch.seen}"
         assert not any(drops.values()), (f"outward traffic was attempted and dropped: {drops}\n{dropped_log()}")
+        assert probed >= 1, "the node-side rule did not count the probe from the manager"
         text = up.stdout + up.stderr
         assert f"offline: bundle {manifest['date']}, {commit[:12]}" in text, text[-3000:]
         assert "host packages: the bundle holds all" in text and "Reinstalling debootstrap from the bundle only" in text
