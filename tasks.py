@@ -109,6 +109,18 @@ def soak(c, cycles="10", config=None):
     main(_config(config), cycles)
 
 
+@task(help={"config": CONFIG_HELP, "out": "folder to write (default .lab/offline/lab-bundle; the .tar goes beside it)",
+            "providers": "docker (default) or docker,libvirt (adds the libvirt box)"})
+def bundle(c, config=None, out=None, providers="docker"):
+    """The offline classroom: one folder and .tar with every package, wheel and image a laptop needs."""
+    from lab import bundle as bundlemod
+    try:
+        bundlemod.make(_config(config), out, providers)
+    except bundlemod.BundleError as exc:
+        print(f"error: {exc}" + (f"\n  next: {exc.hint}" if exc.hint else ""))
+        raise SystemExit(1) from None
+
+
 class _NameOrList(Argument):
     """Invoke makes a positional argument required; `lab.drill --list` has
     no drill name: with --list given, the name counts as given (empty)."""
@@ -240,6 +252,7 @@ lab.add_task(drill)
 lab.add_task(dashboard)
 lab.add_task(load)
 lab.add_task(soak)
+lab.add_task(bundle)
 
 ns = Collection()
 ns.add_collection(lab)

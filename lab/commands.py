@@ -20,6 +20,7 @@ from rich.table import Table
 
 from . import config as configmod
 from . import host, images, lock, nodes, practice, probe, providers
+from . import offline
 from .runlog import LabError, Run
 from .steps import Context, converge
 from .checks import e2e, node_down, smoke
@@ -118,7 +119,8 @@ def patience(config: configmod.LabConfig) -> float:
 
 
 def run_cluster_steps(ctx: Context) -> None:
-    for module in CLUSTER_STEPS:
+    # From a bundle (LAB_BUNDLE): two offline steps join in (lab/offline.py).
+    for module in offline.with_bundle(CLUSTER_STEPS):
         converge(ctx, module)
 
 

@@ -82,6 +82,9 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def debian_mirror() -> str:
     """The Debian mirror this host already uses (the lab reaches no other)."""
+    from . import offline
+    if offline.mirror():  # lab.up from a bundle: the mirror its base image was made from
+        return offline.mirror()
     if os.environ.get("LAB_DEBIAN_MIRROR"):
         return os.environ["LAB_DEBIAN_MIRROR"]
     for path in APT_SOURCES:
