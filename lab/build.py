@@ -11,7 +11,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from .images import BASE_IMAGE, INPUTS_LABEL, digest
+import docker
+
+from .images import BASE_IMAGE, INPUTS_LABEL, SLIM_IMAGE, build_slim, digest
 from .runlog import LabError
 from .steps import Context
 
@@ -22,24 +24,30 @@ def label_of(ctx: Context, node: str, image: str) -> str | None:
     return out.out if out.ok and out.out not in ("", "<no value>") else None
 
 
+_slim_label: str | None = None
+
+
 def host_base_label() -> str:
-    out = subprocess.run(["docker", "image", "inspect", "--format",
-                          f'{{{{index .Config.Labels "{INPUTS_LABEL}"}}}}', BASE_IMAGE],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise LabError(f"the base image {BASE_IMAGE} is not on this host",
-                       hint="run `invoke lab.nodes.up` (it builds it) and try again")
-    return out.stdout.strip()
+    """The inputs label of the slim base (made from the full one when missing)."""
+    global _slim_label
+    if _slim_label is None:
+        client = docker.from_env()
+        build_slim(client)
+        _slim_label = (client.images.get(SLIM_IMAGE).labels or {})[INPUTS_LABEL]
+    return _slim_label
 
 
 def ensure_base(ctx: Context, node: str) -> bool:
-    """Copy the Debian base from the host engine into the node's engine."""
+    """Copy the slim Debian base from the host engine into the node's engine,
+    where it is tagged lab/debian:bookworm: the name every Dockerfile (and a
+    trainee's plain `docker build`) builds from."""
     wanted = host_base_label()
     if label_of(ctx, node, BASE_IMAGE) == wanted:
         return False
     ctx.run.show_command("host", f"docker save {BASE_IMAGE} | ssh {node} docker load")
-    save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
-    ctx.sh(node, "docker load", in_stream=save.stdout, teach=False, timeout=600)
+    save = subprocess.Popen(["docker", "save", SLIM_IMAGE], stdout=subprocess.PIPE)
+    ctx.sh(node, f"docker load && docker tag {SLIM_IMAGE} {BASE_IMAGE}", in_stream=save.stdout,
+           teach=False, timeout=600)
     save.wait()
     return True
 
