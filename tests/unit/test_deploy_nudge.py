@@ -10,8 +10,8 @@ class Manager:
     """Answers `docker stack services` and `docker service ps` as a manager
     would, and records every `docker service update`."""
 
-    def __init__(self, replicas: dict[str, str], meant: dict[str, int]):
-        self.replicas, self.meant, self.updates = replicas, meant, []
+    def __init__(self, replicas: dict[str, str], meant: dict[str, int], updating: tuple = ()):
+        self.replicas, self.meant, self.updates, self.updating = replicas, meant, [], updating
 
     def __call__(self, command, **_):
         if command.startswith("docker stack services"):
@@ -19,6 +19,9 @@ class Manager:
         elif command.startswith("docker service ps"):
             name = command.split()[-1].removeprefix("musicapp_")
             out = "\n".join(f"task{i}" for i in range(self.meant[name]))
+        elif command.startswith("docker service inspect"):
+            names = [t.removeprefix("musicapp_") for t in command.split() if t.startswith("musicapp_")]
+            out = "\n".join(f"musicapp_{n} {'updating' if n in self.updating else ''}" for n in names)
         else:
             self.updates.append(command)
             out = ""
@@ -68,4 +71,13 @@ def test_a_global_service_with_its_task_on_the_way_is_left_alone():
     manager = Manager({"mesh": "0/1"}, meant={"mesh": 1})
     ctx, _ = context(manager)
     assert deploy.restart_stopped(ctx, {"mesh": "0/1"}, {"mesh": 1}) == []
+    assert manager.updates == []
+
+
+def test_a_service_in_the_middle_of_an_update_is_left_to_finish_it():
+    # A forced update stops a task before it starts its replacement: fewer
+    # tasks are meant to run for a moment, and forcing again would restart it.
+    manager = Manager({"backend": "1/2"}, meant={"backend": 1}, updating=("backend",))
+    ctx, _ = context(manager)
+    assert deploy.restart_stopped(ctx, {"backend": "1/2"}, {"backend": 2}) == []
     assert manager.updates == []
