@@ -18,7 +18,7 @@ from fabric import Config, Connection
 
 from .config import LabConfig, Node
 from .host import check_vm_memory, vagrant_env
-from . import statefiles
+from . import resume, statefiles
 from .runlog import LabError, Run
 
 SSH_TIMEOUT = 10
@@ -216,6 +216,8 @@ def up(config: LabConfig, provider: str, run: Run, step, env: dict | None = None
     """Bring every node up and answering SSH; change nothing when they already are."""
     kept = kept_cluster(config)
     if kept and not unreachable(kept, config.nodes):
+        return kept
+    if kept and provider == "docker" and resume.start_stopped(config, kept, run, step):
         return kept
     prepare_host_dirs(config)
     vg = Vagrant(config, run, env)
