@@ -11,7 +11,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from .images import BASE_IMAGE, INPUTS_LABEL, digest
+import docker
+
+from .images import BASE_IMAGE, INPUTS_LABEL, SLIM_IMAGE, build_slim, digest
 from .runlog import LabError
 from .steps import Context
 
@@ -22,24 +24,30 @@ def label_of(ctx: Context, node: str, image: str) -> str | None:
     return out.out if out.ok and out.out not in ("", "<no value>") else None
 
 
+_slim_label: str | None = None
+
+
 def host_base_label() -> str:
-    out = subprocess.run(["docker", "image", "inspect", "--format",
-                          f'{{{{index .Config.Labels "{INPUTS_LABEL}"}}}}', BASE_IMAGE],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise LabError(f"the base image {BASE_IMAGE} is not on this host",
-                       hint="run `invoke lab.nodes.up` (it builds it) and try again")
-    return out.stdout.strip()
+    """The inputs label of the slim base (made from the full one when missing)."""
+    global _slim_label
+    if _slim_label is None:
+        client = docker.from_env()
+        build_slim(client)
+        _slim_label = (client.images.get(SLIM_IMAGE).labels or {})[INPUTS_LABEL]
+    return _slim_label
 
 
 def ensure_base(ctx: Context, node: str) -> bool:
-    """Copy the Debian base from the host engine into the node's engine."""
+    """Copy the slim Debian base from the host engine into the node's engine,
+    where it is tagged lab/debian:bookworm: the name every Dockerfile (and a
+    trainee's plain `docker build`) builds from."""
     wanted = host_base_label()
     if label_of(ctx, node, BASE_IMAGE) == wanted:
         return False
     ctx.run.show_command("host", f"docker save {BASE_IMAGE} | ssh {node} docker load")
-    save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
-    ctx.sh(node, "docker load", in_stream=save.stdout, teach=False, timeout=600)
+    save = subprocess.Popen(["docker", "save", SLIM_IMAGE], stdout=subprocess.PIPE)
+    ctx.sh(node, f"docker load && docker tag {SLIM_IMAGE} {BASE_IMAGE}", in_stream=save.stdout,
+           teach=False, timeout=600)
     save.wait()
     return True
 
@@ -75,11 +83,20 @@ def inputs(files: dict[str, Path | bytes], dockerfile: str, build_args: dict[str
 
 def build(ctx: Context, node: str, image: str, files: dict[str, Path | bytes], *,
           dockerfile: str = "Dockerfile", build_args: dict[str, str] | None = None,
-          what: str | None = None) -> bool:
-    """Build `image` on `node` unless it exists with the same inputs. True if built."""
+          what: str | None = None, keep_on_host: bool = True) -> bool:
+    """Build `image` on `node` unless it exists with the same inputs. True if
+    the node's engine got a new image (built, or loaded from the host's copy).
+
+    keep_on_host: a built image is saved on the host (.lab/cache/images) and
+    loaded into the next new node that needs the same inputs, instead of being
+    built again (registry:2 on every new manager). Images the lab pushes to its
+    registry have the registry's own cache instead."""
     tar, args, wanted = inputs(files, dockerfile, build_args)
     if label_of(ctx, node, image) == wanted:
         return False
+    kept = ctx.state_dir / "cache" / "images" / f"{wanted}.tar"
+    if keep_on_host and load_kept(ctx, node, image, kept, wanted):
+        return True
     flags = " ".join(f"--build-arg {k}={v}" for k, v in sorted(args.items()))
     command = f"DOCKER_BUILDKIT=0 docker build -q --label {INPUTS_LABEL}={wanted} {flags} -f {dockerfile} -t {image} -"
     ctx.run.show_command(node, f"docker build -t {image} .")
@@ -89,4 +106,57 @@ def build(ctx: Context, node: str, image: str, files: dict[str, Path | bytes], *
         exc.args = (f"building the {what or image} image failed",)
         exc.hint = "fix its Dockerfile or sources; images already built and pushed stay (see the log)"
         raise
+    if keep_on_host:
+        save_on_host(ctx, node, image, kept)
     return True
+
+
+def load_kept(ctx: Context, node: str, image: str, kept: Path, wanted: str) -> bool:
+    """Load the host's saved copy of `image` into the node; False when there is none
+    or it does not carry the wanted inputs (then the image is built)."""
+    if not kept.exists():
+        return False
+    ctx.run.show_command(node, f"docker build -t {image} .")
+    ctx.run.log(f"{image}: loading the copy saved on the host ({kept}) instead of building it again")
+    with kept.open("rb") as stream:
+        loaded = ctx.sh(node, "docker load", in_stream=stream, teach=False, check=False, timeout=600)
+    if loaded.ok and label_of(ctx, node, image) == wanted:
+        return True
+    ctx.run.log(f"the saved copy of {image} did not load ({loaded.stdout[-500:]}); building it instead")
+    kept.unlink(missing_ok=True)
+    return False
+
+
+def save_on_host(ctx: Context, node: str, image: str, kept: Path) -> None:
+    """`docker save` on the node, streamed into a file on the host. Best effort:
+    without the copy the next new node builds the image, as before."""
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_suffix(".partial")
+    conn = ctx.cluster[node]
+    try:
+        conn.open()
+        channel = conn.client.get_transport().open_session(timeout=30)
+        channel.settimeout(600)
+        channel.exec_command(f"sudo docker save {image}")
+        with partial.open("wb") as out:
+            while chunk := channel.recv(1 << 20):
+                out.write(chunk)
+        code = channel.recv_exit_status()
+        channel.close()
+    except Exception as exc:  # noqa: BLE001 - a missing copy only costs a build later
+        ctx.run.log(f"saving {image} on the host failed: {exc}")
+        partial.unlink(missing_ok=True)
+        return
+    if code != 0:
+        ctx.run.log(f"docker save {image} on {node} failed (exit {code})")
+        partial.unlink(missing_ok=True)
+        return
+    # Copies of earlier inputs of the same image are of no use any more
+    # (each copy's image name is in a file beside it).
+    for named in kept.parent.glob("*.image"):
+        if named.stem != kept.stem and named.read_text(errors="replace") == image:
+            named.with_suffix(".tar").unlink(missing_ok=True)
+            named.unlink(missing_ok=True)
+    (kept.parent / f"{kept.stem}.image").write_text(image)
+    partial.rename(kept)
+    ctx.run.log(f"{image}: saved on the host as {kept}")

@@ -8,9 +8,11 @@ change is skipped and reported as cached.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -20,6 +22,29 @@ import docker.errors
 from .runlog import LabError, Run, Step
 
 BASE_IMAGE = "lab/debian:bookworm"
+# The app images' (and the registry's) base: the same Debian without docs, man
+# pages and translations, and with dpkg/apt told to leave those out of every
+# later layer too. The node image keeps the full base (a trainee reads man
+# pages on a node). Inside a node's engine it is tagged BASE_IMAGE, the name
+# the Dockerfiles (and a trainee's `docker build`) use.
+SLIM_IMAGE = "lab/debian:bookworm-slim"
+# Bump when SLIM_EXCLUDED or SLIM_FILES change.
+SLIM_RECIPE = "slim;v1"
+SLIM_EXCLUDED = ("usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/",
+                 "usr/share/groff/", "usr/share/lintian/")
+SLIM_KEPT = ("usr/share/locale/locale.alias",)
+SLIM_FILES = {
+    # As Debian's own slim images: later packages leave these out as well
+    # (copyright notices stay).
+    "etc/dpkg/dpkg.cfg.d/lab-slim": "".join(
+        f"path-exclude /{d}*\n" for d in SLIM_EXCLUDED)
+    + "path-include /usr/share/doc/*/copyright\n" + "".join(f"path-include /{k}\n" for k in SLIM_KEPT),
+    "etc/apt/apt.conf.d/lab-slim": (
+        'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
+        'Acquire::Languages "none";\n'
+        # Downloaded .debs go as soon as dpkg is done with them, in the layer that got them.
+        'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };\n'),
+}
 SUITE = "bookworm"
 # Inputs that change the base; bump when debootstrap's arguments change.
 BASE_RECIPE = "minbase;bookworm;v1"
@@ -73,6 +98,57 @@ def build_base(client: docker.DockerClient, mirror: str, run: Run, step: Step) -
         tar.wait()
     step.changed("built")
     return BASE_IMAGE
+
+
+def slim_label(client: docker.DockerClient) -> str:
+    """The slim base's inputs: the full base's own label and the recipe."""
+    base = image_inputs(client, BASE_IMAGE)
+    if base is None:
+        raise LabError(f"the base image {BASE_IMAGE} is not on this host",
+                       hint="run `invoke lab.nodes.up` (it builds it) and try again")
+    return digest(SLIM_RECIPE, base)
+
+
+def build_slim(client: docker.DockerClient) -> str:
+    """lab/debian:bookworm-slim from the full base's files, filtered on their
+    way from `docker export` to `docker import` (seconds; no second debootstrap).
+    A new tag of its own: the full base, shared by every lab, is left as it is."""
+    wanted = slim_label(client)
+    if image_inputs(client, SLIM_IMAGE) == wanted:
+        return SLIM_IMAGE
+    container = client.containers.create(BASE_IMAGE, "true")
+    try:
+        exported = subprocess.Popen(["docker", "export", container.id], stdout=subprocess.PIPE)
+        imported = subprocess.Popen(["docker", "import", "--change", f"LABEL {INPUTS_LABEL}={wanted}",
+                                     "--change", 'CMD ["/bin/bash"]', "-", SLIM_IMAGE],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        with tarfile.open(fileobj=exported.stdout, mode="r|") as src, \
+                tarfile.open(fileobj=imported.stdin, mode="w|") as dst:
+            for member in src:
+                if not member.isdir() and _slimmed(member.name):
+                    continue
+                dst.addfile(member, src.extractfile(member) if member.isreg() else None)
+            for name, text in SLIM_FILES.items():
+                data = text.encode()
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                dst.addfile(info, io.BytesIO(data))
+        imported.stdin.close()
+        out = imported.stdout.read().decode(errors="replace")
+        if exported.wait() != 0 or imported.wait() != 0:
+            raise LabError("making the slim base failed", command=f"docker export | docker import - {SLIM_IMAGE}",
+                           node="host", output=out)
+    finally:
+        container.remove(force=True)
+    return SLIM_IMAGE
+
+
+def _slimmed(name: str) -> bool:
+    """Whether a file (folders all stay) is left out of the slim base."""
+    name = name.removeprefix("./")
+    if name in SLIM_KEPT or (name.startswith("usr/share/doc/") and name.endswith("/copyright")):
+        return False
+    return name.startswith(SLIM_EXCLUDED)
 
 
 def vagrant_public_key() -> Path:

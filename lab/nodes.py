@@ -215,6 +215,8 @@ def up(config: LabConfig, provider, run: Run, step, env: dict | None = None) -> 
     kept = kept_cluster(config)
     if kept and not unreachable(kept, config.nodes):
         return kept
+    if kept and provider.resume(config, kept, run, step):
+        return kept
     prepare_host_dirs(config)
     vg = Vagrant(config, run, env)
     provider.check_resources(config, [m.name for m in vg.status() if m.state != "running"])

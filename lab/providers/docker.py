@@ -8,7 +8,7 @@ import subprocess
 
 import docker
 
-from .. import host, images, nodes
+from .. import host, images, nodes, resume
 from ..config import LabConfig
 from ..runlog import Run
 from .vagrant import VagrantProvider
@@ -31,6 +31,11 @@ class DockerProvider(VagrantProvider):
             image = images.build_node_image(docker.from_env(), config.name,
                                             config.root / "provision" / "node", run, step)
         return {"LAB_NODE_IMAGE": image}
+
+    def resume(self, config: LabConfig, kept: nodes.Cluster, run: Run, step) -> bool:
+        # Stopped node containers keep their networks, ports and keys: one
+        # `docker start` of all of them does what vagrant up does, in seconds.
+        return resume.start_stopped(config, kept, run, step)
 
     def owned_ports(self, config: LabConfig) -> set[int]:
         """Host ports already held by this lab's own manager (a re-run is fine)."""

@@ -25,9 +25,12 @@ STAMP = "/var/lib/lab-stack.sha256"
 CONVERGE_SECONDS = 300
 # Swarm creates a new deploy's tasks within a second or two: past this, a
 # service with fewer tasks meant to run than the stack file asks for will not
-# get them by itself. Looked at again as often as NUDGE_EVERY.
-NUDGE_AFTER = 10
-NUDGE_EVERY = 45
+# get them by itself. Looked at again as often as NUDGE_EVERY: cheap, and safe
+# to do often, since only a service with no task on its way is forced (a slow
+# pull is never thrown away). After `lab.down` the workers' engines come back
+# one by one, and each one's stopped tasks are forced within seconds of it.
+NUDGE_AFTER = 3
+NUDGE_EVERY = 5
 # Overrides the limit (CONVERGE_SECONDS times the context's patience).
 CONVERGE_ENV = "LAB_CONVERGE_SECONDS"
 
@@ -224,11 +227,22 @@ def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]
         want = max(wanted.get(name, 0), replicas(rows[name])[1])
         meant = ctx.manager_sh(f"docker service ps -q --filter desired-state=running {full}",
                                check=False, teach=False).stdout.split()
-        if len(meant) >= want:
+        # A service in a rolling update (a forced one included) is short of
+        # tasks on purpose while it replaces them: forcing again would restart it.
+        if len(meant) >= want or updating(ctx, [name]):
             continue
-        ctx.run.note(f"{full}: {len(meant)} of {want} tasks meant to run, none on its way for the rest: "
-                     "forcing new tasks")
-        ctx.manager_sh(f"docker service update --force --detach {full}", check=False)
+        if rows[name].get("Mode") == "replicated" and replicas(rows[name])[0] == 0:
+            # None running (after lab.down): no replica to keep serving, so all
+            # of them start at once. A forced update would replace them one
+            # after another, each waiting for its health check (backend: 2 x 15 s).
+            ctx.run.note(f"{full}: {len(meant)} of {want} tasks meant to run and none running: "
+                         "forcing new tasks, all at once")
+            ctx.manager_sh(f"docker service scale --detach {full}=0 && "
+                           f"docker service scale --detach {full}={want}", check=False)
+        else:
+            ctx.run.note(f"{full}: {len(meant)} of {want} tasks meant to run, none on its way for the rest: "
+                         "forcing new tasks")
+            ctx.manager_sh(f"docker service update --force --detach {full}", check=False)
         forced.append(name)
     return forced
 

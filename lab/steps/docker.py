@@ -32,7 +32,9 @@ if [ -d {SHARED_CACHE} ]; then
     cp -rn {SHARED_CACHE}/lists/. /var/lib/apt/lists/ 2>/dev/null || true
   fi
 fi
-install_docker() {{ apt-get install -y --no-install-recommends docker.io; }}
+# No fsync after every file dpkg writes (the node is new: a crash means a new
+# node, not a damaged one); the trainee's line stays the tutorial's.
+install_docker() {{ apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io docker.io; }}
 if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || ! install_docker; then
   apt-get update
   install_docker
