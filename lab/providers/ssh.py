@@ -362,10 +362,12 @@ def start_forwards(config: LabConfig, run: Run) -> bool:
     log = (nodes.own_dir(config) / "forward.log").open("ab")
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     statefiles.write_atomic(forward_path(config), json.dumps({"pid": proc.pid, "argv": argv}) + "\n")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and proc.poll() is None:
+    # Up once both ports listen; ExitOnForwardFailure ends it if one cannot be bound.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None and \
+            (host.port_free(config.host_ports.web) or host.port_free(config.host_ports.api)):
         time.sleep(0.2)
-    if proc.poll() is not None:
+    if proc.poll() is not None or host.port_free(config.host_ports.web):
         raise LabError("the 127.0.0.1 forwards to the manager did not start", command=" ".join(argv),
                        output=(nodes.own_dir(config) / "forward.log").read_text(errors="replace")[-2000:],
                        hint="read the output above (a port in use, or the manager refusing the key)")

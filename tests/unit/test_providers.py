@@ -2,6 +2,7 @@
 in order with its reasons, and nothing outside lab/providers/ (and the
 Vagrantfile and the probe) asks which provider runs."""
 import inspect
+import json
 import re
 from pathlib import Path
 
@@ -201,3 +202,48 @@ def test_servers_that_do_not_fit_are_named_with_what_was_found(tmp_path, facts, 
     assert said in str(err.value)
     ok = {n.name: FakeConn(f"os=debian 12\nsudo=yes\npython3=yes\nhost={n.name}") for n in config.nodes}
     assert ssh.reach_each(config, ok, SimpleNamespace(log=lambda text: None))["worker3"] == "debian 12"
+
+
+class PortConn:
+    """A server's side of the port check: what its listener heard, what its prober could connect to."""
+
+    def __init__(self, heard, tried):
+        self.heard, self.tried = heard, tried
+
+    def run(self, command, **kw):
+        from types import SimpleNamespace
+        out = self.heard if "listening" in command else self.tried
+        return SimpleNamespace(ok=True, stdout="listening\n" + json.dumps(out) + "\n", stderr="")
+
+
+def port_cluster(config, drop_udp=None, refuse_tcp=None):
+    """Every node hears every other on each port, but for drop_udp=(dst, src, port)
+    and refuse_tcp=(src, dst, port)."""
+    cluster = {}
+    for n in config.nodes:
+        others = [o for o in config.nodes if o is not n]
+        seen = {f"{p}/udp": [o.address for o in others if (n.name, o.name, p) != drop_udp] for p in ssh.UDP_TO_ALL}
+        tried = {}
+        for o in others:
+            for p in ssh.TCP_TO_ALL + (ssh.TCP_TO_MANAGER if o.is_manager else ()):
+                tried[f"{o.address} {p}/tcp"] = "timed out" if (n.name, o.name, p) == refuse_tcp else ""
+        cluster[n.name] = PortConn({"busy": [], "seen": seen}, tried)
+    return cluster
+
+
+def test_the_port_check_names_the_node_and_port_that_fail(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+    monkeypatch.setattr(ssh, "PROBE_AFTER", 0)
+    monkeypatch.setattr(ssh.nodes, "own_dir", lambda c: tmp_path)
+    config = cfg.parse(ssh_lab(tmp_path), tmp_path / "lab.yaml")
+    run = SimpleNamespace(log=lambda text: None)
+    step = SimpleNamespace(changed=lambda text: None)
+    with pytest.raises(providers.LabError) as err:
+        ssh.check_ports(config, port_cluster(config, drop_udp=("worker2", "worker3", 4789)), run, step)
+    assert "worker2 (192.168.60.12) got no 4789/udp datagram from worker3" in str(err.value)
+    with pytest.raises(providers.LabError) as err:
+        ssh.check_ports(config, port_cluster(config, refuse_tcp=("worker1", "manager", 2377)), run, step)
+    assert "worker1 cannot reach manager (192.168.60.10) on 2377/tcp: timed out" in str(err.value)
+    assert "2377/tcp (to the manager)" in err.value.hint
+    assert ssh.check_ports(config, port_cluster(config), run, step) == "every node reaches every other"
+    assert "earlier lab.up" in ssh.check_ports(config, port_cluster(config, drop_udp=("a", "b", 1)), run, step)
