@@ -85,6 +85,9 @@ class Stats:
         for r in self.results:
             statuses[r.status] = statuses.get(r.status, 0) + 1
         shown = ", ".join(f"{k or 'none'}: {v}" for k, v in sorted(statuses.items()))
+        failed = sorted({r.kind for r in self.results if r.status >= 500 or r.status == 0})
+        if failed:
+            shown += f"; failed: {', '.join(failed)}"
         return (f"{self.rate:.0f}/s asked: {self.achieved:.1f}/s sent in {self.seconds:.0f}s, "
                 f"p50 {self.percentile(50) * 1000:.0f} ms, p99 {self.percentile(99) * 1000:.0f} ms, "
                 f"5xx {self.errors_5xx}, no answer {self.no_answer}, lag {self.lag:.1f}s ({shown})")
