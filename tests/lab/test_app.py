@@ -6,16 +6,20 @@ import urllib.request
 
 import pytest
 
-from lab import build
+from lab import nodes
 from lab.checks.http import request
 from lab.runlog import LabError, Run
-from lab.steps import Context
+from lab.steps import Context, app_images
 from lab.probe import Capabilities
+
+from tests.nodeshell import listing
 
 from .conftest import invoke, last_run_steps, on
 
 pytestmark = pytest.mark.slow
 FIVE = {"db": 1, "backend": 2, "frontend": 2, "nginx-frontend": 1, "nginx-backend": 1}
+FIVE_IMAGES = ("database", "backend", "frontend", "nginx-frontend", "nginx-backend")
+KEPT = "lab-test-kept"
 
 
 def services(cluster, config):
@@ -38,26 +42,28 @@ def test_the_catalog_lists_the_five_images(cluster, config):
 def test_every_service_runs_its_image_from_the_lab_registry(cluster, config):
     out = on(cluster, config.manager.name,
              f"docker stack services {config.stack_name} --format '{{{{.Image}}}}'")
+    assert len(out.splitlines()) >= len(FIVE), out
     assert all(line.startswith(f"{config.registry}/") for line in out.splitlines()), out
 
 
 def test_the_app_tasks_run_on_workers_only(cluster, config):
     out = on(cluster, config.manager.name,
              f"docker stack ps {config.stack_name} --filter desired-state=running --format '{{{{.Name}}}} {{{{.Node}}}}'")
-    for line in out.splitlines():
-        name, node = line.split()
-        if not name.startswith(f"{config.stack_name}_mesh"):
-            assert node != config.manager.name, line
+    placed = [line.split() for line in out.splitlines()]
+    app = [(name, node) for name, node in placed if not name.startswith(f"{config.stack_name}_mesh")]
+    assert {name.split(".")[0].removeprefix(f"{config.stack_name}_") for name, _ in app} == set(FIVE), out
+    for name, node in app:
+        assert node != config.manager.name, (name, node)
 
 
-def test_login_page_answers_on_127_0_0_1(config):
+def test_login_page_answers_on_127_0_0_1(config, lab_up):
     with urllib.request.urlopen(f"{config.web_url}login", timeout=5) as r:
         page = r.read().decode()
     assert "<title>Music | Login</title>" in page
     assert 'id="username"' in page and 'type="password"' in page and "Register new account" in page
 
 
-def test_register_login_and_playlist_flow_through_the_api(config):
+def test_register_login_and_playlist_flow_through_the_api(config, lab_up):
     api = config.api_url
     user = {"username": f"t-{secrets.token_hex(4)}", "password": "pw-123456", "fullname": "Test User"}
     assert request("POST", api + "users", user).status == 201
@@ -81,17 +87,47 @@ def test_stand_ins_are_labelled_where_they_answer(config, lab_up):
         assert "X-Lab-Stand-In" not in r.headers
 
 
-def test_a_dockerfile_that_fails_names_the_image_and_keeps_pushed_ones(cluster, config, tmp_path):
+def registry_digests(cluster, config, names):
+    """name -> digest of name:latest's manifest in the lab registry (None: absent)."""
+    script = "; ".join(
+        f"printf '{n} '; curl -fsSI -H 'Accept: {app_images.MANIFEST_V2}' "
+        f"http://{config.registry}/v2/{n}/manifests/latest | tr -d '\\r' "
+        f"| sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p'; echo" for n in names)
+    rows = [line.split() for line in on(cluster, config.manager.name, script).splitlines() if line.strip()]
+    got = {row[0]: (row[1] if len(row) > 1 else None) for row in rows}
+    assert set(got) == set(names), (names, got)
+    return got
+
+
+def test_a_dockerfile_that_fails_names_the_image_and_keeps_pushed_ones(cluster, config, tmp_path, monkeypatch):
+    """The images step builds and pushes one image after another: a build
+    that fails names its image, and what was pushed before it stays, digest
+    unchanged (a step that built everything before pushing would lose it)."""
     run = Run(tmp_path, "build-failure")
     caps = Capabilities(False, False, False, 0, 1, False)
     ctx = Context(config, cluster, caps, run, "", tmp_path)
-    broken = {"Dockerfile": b"ARG BASE\nFROM ${BASE}\nRUN echo about to fail && false\n"}
+    before = registry_digests(cluster, config, FIVE_IMAGES)
+    assert all(before.values()), before
+    stamp = secrets.token_hex(4)
+    kept = app_images.AppImage(KEPT, {"Dockerfile": f"ARG BASE\nFROM ${{BASE}}\nLABEL stamp={stamp}\n".encode()})
+    broken = app_images.AppImage("lab-test-broken", {
+        "Dockerfile": b"ARG BASE\nFROM ${BASE}\nRUN echo about to fail && false\n"})
+    monkeypatch.setattr(app_images, "app_images", lambda ctx, names: [kept, broken])
     with pytest.raises(LabError) as err:
-        build.build(ctx, config.manager.name, "lab-broken:1", broken, what="frontend")
-    assert "building the frontend image failed" in str(err.value)
+        app_images.build_all(ctx, [KEPT, "lab-test-broken"])
+    assert "building the lab-test-broken image failed" in str(err.value)
     assert "about to fail" in err.value.output or "returned a non-zero code" in err.value.output
-    catalog = json.loads(on(cluster, config.manager.name, f"curl -fsS http://{config.registry}/v2/_catalog"))
-    assert {"database", "backend", "frontend"} <= set(catalog["repositories"])
+    after = registry_digests(cluster, config, FIVE_IMAGES + (KEPT, "lab-test-broken"))
+    assert after["lab-test-broken"] is None
+    assert after[KEPT], "the image pushed before the failed build is not in the registry"
+    # The registry holds this run's build, not one of an earlier run.
+    manifest = json.loads(on(cluster, config.manager.name,
+                             f"curl -fsS -H 'Accept: {app_images.MANIFEST_V2}' "
+                             f"http://{config.registry}/v2/{KEPT}/manifests/latest"))
+    blob = json.loads(on(cluster, config.manager.name, f"curl -fsS http://{config.registry}/v2/{KEPT}/blobs/"
+                                                       f"{manifest['config']['digest']}"))
+    assert blob["config"]["Labels"]["stamp"] == stamp
+    assert {n: after[n] for n in FIVE_IMAGES} == before
 
 
 def test_redeploying_the_stack_keeps_users_and_playlists(cluster, config):
@@ -113,11 +149,43 @@ def test_redeploying_the_stack_keeps_users_and_playlists(cluster, config):
     assert pid in [p["id"] for p in mine]
 
 
-def test_pushed_images_are_kept_where_a_warm_lab_up_finds_them(config, lab_up):
+def registry_revisions(config):
+    """Every manifest revision the registry's storage holds (a push adds one)."""
+    repos = config.root / ".lab" / "cache" / "registry" / "docker" / "registry" / "v2" / "repositories"
+    return sorted(str(p.relative_to(repos)) for p in repos.glob("*/_manifests/revisions/sha256/*"))
+
+
+def test_a_warm_lab_up_after_destroy_builds_and_pushes_nothing(cluster, config, lab_up):
     """The registry's storage is a cache that outlives lab.destroy: the next
-    lab.up reads the inputs label of each image there and builds nothing."""
+    lab.up finds each image there (by its inputs label) and neither builds
+    nor pushes. Judged from the registry and the new manager's engine, not
+    from the lab's own record. Runs last here: it re-creates the nodes."""
     caps = json.loads((lab_up["run_dir"] / "capabilities.json").read_text())
     if caps["nfs_client"] and caps["nfs_server"]:
         pytest.skip("on VMs the registry keeps its storage on the manager's own disk")
-    repos = config.root / ".lab" / "cache" / "registry" / "docker" / "registry" / "v2" / "repositories"
-    assert {"database", "backend", "frontend", "nginx-frontend", "nginx-backend"} <= {p.name for p in repos.iterdir()}
+    digests = registry_digests(cluster, config, FIVE_IMAGES)
+    assert all(digests.values()), digests
+    revisions = registry_revisions(config)
+    assert {r.split("/")[0] for r in revisions} >= set(FIVE_IMAGES), revisions
+
+    invoke("lab.destroy")
+    assert listing("docker", "ps", "-a", "--filter", f"name=^{config.name}-", "--format", "{{.Names}}") == []
+    invoke("lab.up")
+
+    # The session's connections point at the destroyed nodes: take the new ones.
+    fresh = nodes.kept_cluster(config)
+    assert fresh is not None
+    cluster.close()
+    cluster.settings, cluster.conns = fresh.settings, fresh.conns
+
+    assert registry_revisions(config) == revisions, "lab.up pushed into the registry"
+    assert registry_digests(cluster, config, FIVE_IMAGES) == digests
+    # The manager's engine is new: a build would have left its image there.
+    built = on(cluster, config.manager.name, "docker images --format '{{.Repository}}'").split()
+    assert not [r for r in built if r.split("/")[-1] in FIVE_IMAGES], built
+    steps = {s["name"]: s for s in last_run_steps()}
+    images = [s for name, s in steps.items() if name.startswith("image: ") and name[7:] in FIVE_IMAGES]
+    assert len(images) == len(FIVE_IMAGES), steps
+    assert all("cached" in s.get("detail", "") for s in images), images
+    with urllib.request.urlopen(f"{config.web_url}login", timeout=10) as r:
+        assert r.status == 200

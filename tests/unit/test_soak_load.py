@@ -55,13 +55,15 @@ def test_soak_refuses_a_bad_cycle_count_before_anything_runs(cycles):
 
 
 def test_load_figures():
-    stats = load.Stats(10, 10, [load.Result("page", 200, t / 1000) for t in range(1, 101)])
+    stats = load.Stats(10, 10, [load.Result("page", 200, t / 1000) for t in range(1, 101)], planned=100)
     assert stats.percentile(50) == 0.050 and stats.percentile(99) == 0.099
-    assert stats.held()
+    assert stats.held() and stats.achieved == 10
     stats.results.append(load.Result("login", 502, 0.2))
     assert stats.errors_5xx == 1 and not stats.held()
-    slow = load.Stats(100, 10, [load.Result("page", 200, 0.01)] * 500)  # half the pace asked
-    assert not slow.held()
+    behind = load.Stats(100, 10, [load.Result("page", 200, 0.01)] * 1000, planned=1000, lag=3.0)
+    assert not behind.held()
+    unanswered = load.Stats(10, 10, [load.Result("page", 200, 0.01)] * 99 + [load.Result("page", 0, 10)], planned=100)
+    assert unanswered.no_answer == 1 and not unanswered.held()
 
 
 def test_load_only_talks_to_loopback():
