@@ -549,21 +549,33 @@ def _still_there(folder: Path, files: dict) -> bool:
 
 
 def _manager_images(manager: str, registry: str, base: str, label: str) -> dict[str, str]:
-    """The images the lab built in the manager's engine (registry:2 and the
-    app's images, tagged for the lab registry), name -> image id. Read from
-    the engine, so a new or renamed app image is bundled without a list here."""
-    out = subprocess.run(["docker", "exec", manager, "docker", "images", "--no-trunc", "--filter",
-                          f"label={label}", "--format", "{{.Repository}}:{{.Tag}}\t{{.ID}}"],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise BundleError(f"the lab's manager ({manager}) does not answer: {out.stderr.strip()[-300:]}",
+    """registry:2 and the images the deployed stack runs, name -> image id in
+    the manager's engine. Read from the running lab, so a new or renamed app
+    image is bundled without a list here. An image the registry held from an
+    earlier run was never built on this manager: it is pulled from the lab
+    registry first."""
+    def sh(*argv: str):
+        return subprocess.run(["docker", "exec", manager, *argv], capture_output=True, text=True)
+
+    services = sh("docker", "service", "ls", "--format", "{{.Image}}")
+    if services.returncode != 0:
+        raise BundleError(f"the lab's manager ({manager}) does not answer: {services.stderr.strip()[-300:]}",
                           hint="bring the lab up with `invoke lab.up` (it builds every image), then make the bundle")
-    found = dict(line.split("\t") for line in out.stdout.splitlines() if "\t" in line)
-    chosen = {n: i for n, i in found.items() if n == "registry:2" or n.startswith(f"{registry}/")}
-    if "registry:2" not in chosen or len(chosen) < 2:
-        raise BundleError(f"the manager's engine lacks the registry or the app's images (found: "
-                          f"{', '.join(sorted(found)) or 'none'})", hint="run `invoke lab.up` first")
-    return chosen
+    names = sorted({line.split("@")[0] for line in services.stdout.split() if line.startswith(f"{registry}/")})
+    if not names:
+        raise BundleError(f"no service of the lab runs an image of its registry {registry}",
+                          hint="run `invoke lab.up` first")
+    found = {}
+    for name in ["registry:2"] + names:
+        got = sh("docker", "image", "inspect", "--format", f'{{{{.Id}}}} {{{{index .Config.Labels "{label}"}}}}', name)
+        if got.returncode != 0 and name != "registry:2":
+            sh("docker", "pull", "-q", name)
+            got = sh("docker", "image", "inspect", "--format", f'{{{{.Id}}}} {{{{index .Config.Labels "{label}"}}}}', name)
+        if got.returncode != 0 or len(got.stdout.split()) < 2:
+            raise BundleError(f"the image {name} is not in the manager's engine (nor its registry) with the "
+                              f"lab's label", hint="run `invoke lab.up` first")
+        found[name] = got.stdout.split()[0]
+    return found
 
 
 def _manager_size(manager: str, names: list[str]) -> int:

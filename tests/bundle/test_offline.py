@@ -178,7 +178,9 @@ def resolver() -> str:
     pytest.skip("no IPv4 resolver in /etc/resolv.conf to probe the rules with")
 
 
-PROBE = "import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'', (sys.argv[1], 53))"
+# A DROP on OUTPUT makes sendto fail with EPERM: that is the rule working.
+PROBE = ("import socket,sys\ntry: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'', (sys.argv[1], 53))\n"
+         "except PermissionError: pass")
 
 
 def clean_env(**extra) -> dict:
