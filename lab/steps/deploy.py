@@ -195,6 +195,7 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None =
                 ctx.run.note(f"{ctx.config.stack_name}_{svc}: {wanted[svc]}/{wanted[svc]} running "
                              f"({time.monotonic() - start:.0f}s)")
         if not behind:
+            restore_parallelism(ctx)
             return
         # Each poll is a few docker commands on the manager: on an emulated
         # manager they would take the CPU its registry needs to serve the pulls.
@@ -208,6 +209,17 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None =
         command=f"docker service ps --no-trunc {ctx.config.stack_name}_{next(iter(behind))}",
         node=ctx.config.manager.name, output=tasks,
         hint="the task states above say why (REJECTED, FAILED...); fix it and run lab.up again")
+
+
+# Services whose update parallelism restart_stopped changed: name -> the
+# value to put back (the stack file's) once they have converged.
+_parallelism_to_restore: dict[str, str] = {}
+
+
+def restore_parallelism(ctx: Context) -> None:
+    for full, parallelism in list(_parallelism_to_restore.items()):
+        ctx.manager_sh(f"docker service update --detach --update-parallelism {parallelism} {full}", check=False)
+        del _parallelism_to_restore[full]
 
 
 def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]) -> list[str]:
@@ -231,14 +243,19 @@ def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]
         # tasks on purpose while it replaces them: forcing again would restart it.
         if len(meant) >= want or updating(ctx, [name]):
             continue
-        if rows[name].get("Mode") == "replicated" and replicas(rows[name])[0] == 0:
+        if replicas(rows[name])[0] == 0 and want > 1:
             # None running (after lab.down): no replica to keep serving, so all
-            # of them start at once. A forced update would replace them one
-            # after another, each waiting for its health check (backend: 2 x 15 s).
+            # of them start at once. A forced update's own order replaces them
+            # one after another, each waiting for its health check (backend:
+            # 2 x 15 s). The service's own parallelism is put back once it has
+            # converged (wait_converged).
+            parallelism = ctx.manager_sh(f"docker service inspect --format "
+                                         f"'{{{{.Spec.UpdateConfig.Parallelism}}}}' {full}",
+                                         check=False, teach=False).out
+            _parallelism_to_restore[full] = parallelism if parallelism.isdigit() else "1"
             ctx.run.note(f"{full}: {len(meant)} of {want} tasks meant to run and none running: "
                          "forcing new tasks, all at once")
-            ctx.manager_sh(f"docker service scale --detach {full}=0 && "
-                           f"docker service scale --detach {full}={want}", check=False)
+            ctx.manager_sh(f"docker service update --force --detach --update-parallelism 0 {full}", check=False)
         else:
             ctx.run.note(f"{full}: {len(meant)} of {want} tasks meant to run, none on its way for the rest: "
                          "forcing new tasks")

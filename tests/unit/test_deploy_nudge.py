@@ -10,23 +10,24 @@ class Manager:
     """Answers `docker stack services` and `docker service ps` as a manager
     would, and records every `docker service update`."""
 
-    def __init__(self, replicas: dict[str, str], meant: dict[str, int], updating: tuple = (), mode: str = ""):
-        self.replicas, self.meant, self.updates, self.updating, self.mode = replicas, meant, [], updating, mode
+    def __init__(self, replicas: dict[str, str], meant: dict[str, int], updating: tuple = ()):
+        self.replicas, self.meant, self.updates, self.updating = replicas, meant, [], updating
 
     def __call__(self, command, **_):
         if command.startswith("docker stack services"):
-            out = "\n".join(json.dumps({"Name": f"musicapp_{n}", "Replicas": r, **({"Mode": self.mode} if self.mode else {})})
-                            for n, r in self.replicas.items())
+            out = "\n".join(json.dumps({"Name": f"musicapp_{n}", "Replicas": r}) for n, r in self.replicas.items())
         elif command.startswith("docker service ps"):
             name = command.split()[-1].removeprefix("musicapp_")
             out = "\n".join(f"task{i}" for i in range(self.meant[name]))
+        elif command.startswith("docker service inspect --format '{{.Spec.UpdateConfig"):
+            out = "1"
         elif command.startswith("docker service inspect"):
             names = [t.removeprefix("musicapp_") for t in command.split() if t.startswith("musicapp_")]
             out = "\n".join(f"musicapp_{n} {'updating' if n in self.updating else ''}" for n in names)
         else:
             self.updates.append(command)
             out = ""
-        return SimpleNamespace(stdout=out, ok=True)
+        return SimpleNamespace(stdout=out, out=out.strip(), ok=True)
 
 
 def context(manager):
@@ -84,16 +85,22 @@ def test_a_service_in_the_middle_of_an_update_is_left_to_finish_it():
     assert manager.updates == []
 
 
-def test_a_replicated_service_with_none_running_gets_all_its_tasks_at_once():
+def test_a_service_with_none_running_gets_all_its_tasks_at_once():
     # After lab.down: no replica serves, so nothing is lost by starting every
     # one together instead of one after another (a forced update's order).
-    manager = Manager({"backend": "0/2", "frontend": "1/2"}, meant={"backend": 1, "frontend": 1},
-                      mode="replicated")
+    manager = Manager({"backend": "0/2", "frontend": "1/2", "db": "0/1"},
+                      meant={"backend": 1, "frontend": 1, "db": 0})
     ctx, notes = context(manager)
-    assert deploy.restart_stopped(ctx, {"backend": "0/2", "frontend": "1/2"}, {"backend": 2, "frontend": 2}) \
-        == ["backend", "frontend"]
+    assert deploy.restart_stopped(ctx, {"backend": "0/2", "frontend": "1/2", "db": "0/1"},
+                                  {"backend": 2, "frontend": 2, "db": 1}) == ["backend", "frontend", "db"]
     assert manager.updates == [
-        "docker service scale --detach musicapp_backend=0 && docker service scale --detach musicapp_backend=2",
+        "docker service update --force --detach --update-parallelism 0 musicapp_backend",
         "docker service update --force --detach musicapp_frontend",
+        "docker service update --force --detach musicapp_db",
     ]
-    assert "forcing new tasks, all at once" in notes[0] and "forcing new tasks" in notes[1]
+    assert "forcing new tasks, all at once" in notes[0] and "all at once" not in notes[1]
+    # Once converged, the service's own parallelism (the stack file's) is back.
+    deploy.restore_parallelism(ctx)
+    assert manager.updates[-1] == "docker service update --detach --update-parallelism 1 musicapp_backend"
+    deploy.restore_parallelism(ctx)
+    assert len(manager.updates) == 4
