@@ -7,6 +7,7 @@ A later run first tries the kept settings: when every node answers, Vagrant
 """
 from __future__ import annotations
 
+import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -222,10 +223,17 @@ def up(config: LabConfig, provider, run: Run, step, env: dict | None = None) -> 
     provider.check_resources(config, [m.name for m in vg.status() if m.state != "running"])
     command = f"vagrant up --provider={provider.name}"
     run.show_command("host", command)
-    try:
-        vg.up(provider.name)
-    except subprocess.CalledProcessError:
-        raise _up_failure(config, provider, vg, run, command) from None
+    for attempt in (1, 2):
+        seen = run.log_path.stat().st_size
+        try:
+            vg.up(provider.name)
+            break
+        except subprocess.CalledProcessError:
+            if attempt == 1 and _lost_network_race(run, seen):
+                run.note("another Vagrant lab on this host removed the network while this one was "
+                         "being created (vagrant destroy removes every unused vagrant_network); trying again")
+                continue
+            raise _up_failure(config, provider, vg, run, command) from None
     step.changed("nodes started")
     cluster = fresh_cluster(config, vg)
     silent = unreachable(cluster, config.nodes)
@@ -237,6 +245,16 @@ def up(config: LabConfig, provider, run: Run, step, env: dict | None = None) -> 
             hint=f"{provider.console_hint(config, silent[0])}; then run the command again",
         )
     return cluster
+
+
+def _lost_network_race(run: Run, since: int) -> bool:
+    """Vagrant's docker provider lists every network, then inspects them all;
+    `vagrant destroy` of any other lab removes each vagrant_network nothing uses
+    yet, so a network can vanish between the two. Only that is worth a retry."""
+    with open(run.log_path, "rb") as log:
+        log.seek(since)
+        text = log.read().decode(errors="replace")
+    return bool(re.search(r"Error response from daemon: network vagrant_network_\S+ not found", text))
 
 
 def _ssh_config_of(cluster: Cluster, name: str) -> str:
