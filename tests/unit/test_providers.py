@@ -247,3 +247,30 @@ def test_the_port_check_names_the_node_and_port_that_fail(tmp_path, monkeypatch)
     assert "2377/tcp (to the manager)" in err.value.hint
     assert ssh.check_ports(config, port_cluster(config), run, step) == "every node reaches every other"
     assert "earlier lab.up" in ssh.check_ports(config, port_cluster(config, drop_udp=("a", "b", 1)), run, step)
+
+
+def test_destroy_takes_out_only_the_daemon_json_keys_the_lab_added(tmp_path, monkeypatch):
+    from lab import remote
+    config = cfg.parse(ssh_lab(tmp_path), tmp_path / "lab.yaml")
+    monkeypatch.setattr(ssh.host, "host_resolver", lambda: "10.0.0.53")
+    ran = []
+    files = {"manager": {"insecure-registries": [config.registry, "other:5000"], "dns": ["10.0.0.53"],
+                         "log-driver": "json-file"},
+             "worker1": {"insecure-registries": [config.registry], "dns": ["10.0.0.53"]},
+             "worker2": {"debug": True}}
+
+    def fake_sh(run, conn, node, command, **kw):
+        ran.append((node, command))
+        ok = node in files
+        return remote.Result(0 if ok else 1, json.dumps(files.get(node, {})), "")
+    monkeypatch.setattr(remote, "sh", fake_sh)
+    nodes_ = {n.name: n for n in config.nodes}
+    conns = {n: None for n in nodes_}
+    did = {name: ssh.undo_daemon_json(config, conns, nodes_[name], None, "/etc/docker/daemon.json", restart=True)
+           for name in ("manager", "worker1", "worker2", "worker3")}
+    assert did == {"manager": True, "worker1": True, "worker2": False, "worker3": False}
+    writes = {node: cmd for node, cmd in ran if not cmd.startswith("cat ")}
+    assert set(writes) == {"manager", "worker1"}
+    assert '"other:5000"' in writes["manager"] and '"log-driver": "json-file"' in writes["manager"]
+    assert config.registry not in writes["manager"] and "10.0.0.53" not in writes["manager"]
+    assert writes["worker1"].startswith("rm -f /etc/docker/daemon.json") and "systemctl restart docker" in writes["worker1"]
