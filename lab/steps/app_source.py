@@ -8,6 +8,7 @@ lab. Any copy of the app in the trainee's home counts, however it got there.
 from __future__ import annotations
 
 import io
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -18,9 +19,9 @@ from . import Context, Problem
 
 NAME = "app: the app's source on the manager"
 REPOSITORY = "/srv/lab/musicapp.git"
-# Where the solution clones it; the checks find a clone anywhere in HOME.
+# Where the solution clones it; the checks find a clone anywhere in the login
+# user's home.
 CLONE = "~/musicapp"
-HOME = "/home/vagrant"
 # A clone of the app holds at least these (relative to its top folder).
 MARKERS = ("compose/docker-compose.yaml", "compose/backend/Dockerfile", "nginx/nginx-frontend.conf")
 PARTS = ("compose", "nginx")
@@ -32,10 +33,17 @@ def teach(ctx: Context) -> list[tuple[str, str]]:
     return [(m, "sudo apt-get install -y git"), (m, f"git clone {REPOSITORY} {CLONE}")]
 
 
+def home(ctx: Context) -> str:
+    """The login user's home on the manager (vagrant on the lab's own nodes,
+    whoever logs in on servers of the ssh provider); commands run under sudo."""
+    out = ctx.manager_sh('getent passwd "${SUDO_USER:-$(id -un)}" | cut -d: -f6', check=False, teach=False)
+    return out.stdout.strip() or "/home/vagrant"
+
+
 def app_dir(ctx: Context) -> str | None:
     """The top folder of the trainee's copy of the app on the manager."""
     tests = " && ".join(f'[ -f "$d/{marker}" ]' for marker in MARKERS)
-    out = ctx.manager_sh(f"find {HOME} -maxdepth 4 -path '*/compose/docker-compose.yaml' 2>/dev/null | sort "
+    out = ctx.manager_sh(f"find {shlex.quote(home(ctx))} -maxdepth 4 -path '*/compose/docker-compose.yaml' 2>/dev/null | sort "
                          f"| while read f; do d=${{f%/compose/docker-compose.yaml}}; {tests} && echo \"$d\"; done",
                          check=False, teach=False).stdout.split()
     return out[0] if out else None
@@ -44,7 +52,7 @@ def app_dir(ctx: Context) -> str | None:
 def check(ctx: Context) -> list[str]:
     if app_dir(ctx):
         return []
-    return [Problem("app_missing", node=ctx.config.manager.name, home=HOME, repository=REPOSITORY)]
+    return [Problem("app_missing", node=ctx.config.manager.name, home=home(ctx), repository=REPOSITORY)]
 
 
 def repository_tar(root: Path) -> bytes:
