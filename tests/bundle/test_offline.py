@@ -242,6 +242,10 @@ def test_the_bundle_takes_a_fresh_clone_to_a_green_lab_check_with_no_outside_tra
                             resolver()], check=True)
             probed = counted().get(CHECK_CHAIN, 0) - drops.get(CHECK_CHAIN, 0)
         print(json.dumps(timings, indent=1))
+        steps = clone / ".lab" / "runs" / f"latest-{config.name}" / "steps.jsonl"
+        for line in steps.read_text().splitlines() if steps.exists() else []:
+            step = json.loads(line)
+            print(f"  {step.get('seconds', 0):6.1f}s  {step.get('name')}")
         must(check, "lab.check (offline)")
         assert nodes_seen >= len(config.nodes), f"the node containers were not all watched: {watch.seen}"
         assert not any(drops.values()), (f"outward traffic was attempted and dropped: {drops}\n{dropped_log()}")
