@@ -86,13 +86,20 @@ def soak(config: LabConfig, cycles: int, out: Path, run=subprocess.run, echo=pri
     out.write_text(header + "\n")
     echo(header)
     done: list[Cycle] = []
+    stopped = ""
     for number in range(1, cycles + 1):
-        cycle = one_cycle(config, number, run)
+        try:
+            cycle = one_cycle(config, number, run)
+        except KeyboardInterrupt:
+            # A trainer's Ctrl-C ends the soak, not its record: the cycles
+            # that finished still get their summary.
+            stopped = f"stopped by Ctrl-C during cycle {number}; not counted\n"
+            break
         done.append(cycle)
         with out.open("a") as f:
             f.write(cycle.line() + "\n")
         echo(cycle.line())
-    text = summary(done)
+    text = stopped + summary(done)
     with out.open("a") as f:
         f.write(text + "\n")
     echo(text)

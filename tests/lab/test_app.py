@@ -155,6 +155,8 @@ def registry_revisions(config):
     return sorted(str(p.relative_to(repos)) for p in repos.glob("*/_manifests/revisions/sha256/*"))
 
 
+# About 5 minutes (a destroy and a new lab.up): outside CI's run, with -m extended.
+@pytest.mark.extended
 def test_a_warm_lab_up_after_destroy_builds_and_pushes_nothing(cluster, config, lab_up):
     """The registry's storage is a cache that outlives lab.destroy: the next
     lab.up finds each image there (by its inputs label) and neither builds

@@ -48,6 +48,20 @@ def test_a_failed_cycle_names_the_command_and_the_labs_error_and_the_next_cycle_
     assert "cycle 2 failed in up" in soak.summary(cycles)
 
 
+def test_ctrl_c_keeps_the_summary_of_the_cycles_that_finished(tmp_path):
+    config = cfg.load(ROOT / "lab.yaml")
+    run, calls = fake_run()
+
+    def interrupted(argv, **kw):
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return run(argv, **kw)
+    cycles = soak.soak(config, 5, tmp_path / "soak.txt", run=interrupted, echo=lambda _: None)
+    assert len(cycles) == 1 and cycles[0].ok
+    text = (tmp_path / "soak.txt").read_text()
+    assert "stopped by Ctrl-C during cycle 2" in text and "1 of 1 cycles passed" in text
+
+
 @pytest.mark.parametrize("cycles", ["0", "x", "101", "-1"])
 def test_soak_refuses_a_bad_cycle_count_before_anything_runs(cycles):
     with pytest.raises(SystemExit, match="--cycles: a whole number from 1 to 100"):
