@@ -19,11 +19,11 @@ import platform
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .background import Every
 from .config import load
 from .host import debian_mirror, meminfo_mib
 from . import images
@@ -54,25 +54,19 @@ def used_mb() -> float:
     return info["MemTotal"] - info["MemAvailable"]
 
 
-class MemorySampler:
+class MemorySampler(Every):
+    """The peak of the host's memory in use, every second and at the end."""
+
     def __init__(self):
+        super().__init__()
         self.peak = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _loop(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, used_mb())
-            time.sleep(1)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
+    def sample(self):
+        self.peak = max(self.peak, used_mb())
 
     def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, used_mb())
+        super().__exit__(*exc)
+        self.sample()
 
 
 def invoke(*args: str) -> tuple[float, list[dict], float]:

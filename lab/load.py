@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .background import Every
 from .config import LabConfig
 from .host import meminfo_mib
 
@@ -280,32 +281,23 @@ def lab_memory_mib(name: str) -> float | None:
     return total / 2**20
 
 
-class MemoryWatch:
+class MemoryWatch(Every):
     """Peak and mean of the host's memory in use, and the lab's own, every 2 s."""
 
+    interval = 2.0
+
     def __init__(self, name: str):
+        super().__init__()
         self.name = name
         self.host: list[float] = []
         self.lab: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _loop(self):
-        while not self._stop.is_set():
-            info = meminfo_mib()
-            self.host.append(info["MemTotal"] - info["MemAvailable"])
-            lab = lab_memory_mib(self.name)
-            if lab is not None:
-                self.lab.append(lab)
-            self._stop.wait(2)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self):
+        info = meminfo_mib()
+        self.host.append(info["MemTotal"] - info["MemAvailable"])
+        lab = lab_memory_mib(self.name)
+        if lab is not None:
+            self.lab.append(lab)
 
     def result(self) -> dict:
         out = {}

@@ -1,7 +1,9 @@
 """Shared by the test folders that bring real nodes up: a command on a node,
 as root, through the lab's own Fabric connection."""
+import os
 import shlex
 import subprocess
+import sys
 
 from lab import nodes
 
@@ -28,3 +30,14 @@ def listing(*argv, cwd=None) -> list[str]:
     out = subprocess.run(list(argv), capture_output=True, text=True, cwd=cwd)
     assert out.returncode == 0, f"{' '.join(argv)} exited {out.returncode}: {out.stderr}"
     return out.stdout.split()
+
+
+def invoke_task(root, *args, config=None, check=True, env=None, timeout=1800):
+    """`invoke` of the lab in `root` (with --config when given), as a trainer types it;
+    a failure shows its output unless check=False."""
+    argv = [sys.executable, "-m", "invoke", *args] + (["--config", str(config)] if config else [])
+    result = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=timeout,
+                            env=dict(os.environ, **(env or {})))
+    if check and result.returncode != 0:
+        raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result

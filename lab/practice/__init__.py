@@ -21,7 +21,7 @@ from .. import nodes, texts
 from ..build import ensure_base
 from ..runlog import LabError
 from ..statefiles import write_atomic
-from ..steps import Context, converge
+from ..steps import Context, converge, type_solution
 from ..steps import (app_images, app_source, daemon_json, deploy, docker as docker_step, frontend_env, nfs,
                     registry, server_name, swarm, verify)
 
@@ -60,11 +60,7 @@ def typed(step_key: str) -> Callable[[Context], None]:
     """A step the lab has no module of its own for: solving it is typing its
     solution, as the trainee's user."""
     def solve(ctx: Context) -> None:
-        for node, command in step(step_key).solution(ctx):
-            for name in targets(ctx, node):
-                if name == "host":
-                    continue
-                ctx.sh(name, command, sudo=False)
+        type_solution(ctx, step(step_key).solution(ctx))
     return solve
 
 
@@ -119,15 +115,6 @@ KEYS = tuple(s.key for s in STEPS)
 
 def step(key: str) -> PracticeStep:
     return STEPS[KEYS.index(key)]
-
-
-def targets(ctx: Context, node: str) -> list[str]:
-    """The nodes a solution line is typed on ("every node", "every worker", a name, "host")."""
-    if node == "every node":
-        return [n.name for n in ctx.config.nodes]
-    if node == "every worker":
-        return [n.name for n in ctx.config.workers]
-    return [node]
 
 
 # -- progress (practice.json) ---------------------------------------------------

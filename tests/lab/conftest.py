@@ -6,14 +6,12 @@ run these tests on a scratch lab beside lab.yaml's; the invoke tasks read
 the same variable."""
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lab import config as cfg
-from tests.nodeshell import kept_cluster, on  # noqa: F401 - the test modules import `on` from here
+from tests.nodeshell import invoke_task, kept_cluster, on  # noqa: F401 - the test modules import `on` from here
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = Path(os.environ.get("LAB_CONFIG") or ROOT / "lab.yaml").resolve()
@@ -22,11 +20,7 @@ LAB_NAME = cfg.load(CONFIG_PATH).name
 
 
 def invoke(*args, check=True, env=None, timeout=1800):
-    result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True,
-                            text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
-    if check and result.returncode != 0:
-        raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
+    return invoke_task(ROOT, *args, check=check, env=env, timeout=timeout)
 
 
 def last_run_steps():

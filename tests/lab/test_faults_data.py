@@ -10,6 +10,7 @@ import time
 import pytest
 
 from lab import load as loadmod
+from lab.background import Every
 from lab.checks.http import request
 from lab.nodes import own_dir
 
@@ -19,32 +20,23 @@ pytestmark = pytest.mark.slow
 STACK_TASKS_SECONDS = 240
 
 
-class Probe:
+class Probe(Every):
     """A user's read of their playlists every 0.25 s (the database behind it)."""
 
+    interval = 0.25
+
     def __init__(self, config, token):
+        super().__init__()
         self.url = f"{config.api_url}playlists"
         self.auth = {"Authorization": f"Bearer {token}"}
         self.samples = []  # (monotonic seconds, status; 0 when nothing answered)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _loop(self):
-        while not self._stop.is_set():
-            try:
-                status = request("GET", self.url, headers=self.auth, timeout=3).status
-            except OSError:
-                status = 0
-            self.samples.append((time.monotonic(), status))
-            self._stop.wait(0.25)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self):
+        try:
+            status = request("GET", self.url, headers=self.auth, timeout=3).status
+        except OSError:
+            status = 0
+        self.samples.append((time.monotonic(), status))
 
     def wait_ok(self, seconds, streak=8):
         """Until `streak` answers in a row are 200 (bounded); whether they were."""

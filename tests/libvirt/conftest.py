@@ -8,14 +8,12 @@ another file. The last test destroys the VMs.
 """
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lab import config as cfg
-from tests.nodeshell import kept_cluster, on  # noqa: F401 - the test modules import `on` from here
+from tests.nodeshell import invoke_task, kept_cluster, on  # noqa: F401 - the test modules import `on` from here
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(os.environ.get("LAB_LIBVIRT_CONFIG", ROOT / "lab.libvirt.yaml")).resolve()
@@ -34,11 +32,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def invoke(*args, check=True, timeout=3600):
-    result = subprocess.run([sys.executable, "-m", "invoke", *args, "--config", str(CONFIG)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
+    return invoke_task(ROOT, *args, config=CONFIG, check=check, timeout=timeout)
 
 
 def last_run():

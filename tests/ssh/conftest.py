@@ -7,7 +7,6 @@ Marked slow and ssh; run it alone with:
     .venv/bin/python -m pytest -m ssh tests/ssh
 The containers, their volumes and network are removed at the end, always."""
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +16,7 @@ import pytest
 
 from lab import config as cfg
 from lab import host, images
+from tests.nodeshell import invoke_task
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "lab.ssh.yaml"
@@ -34,11 +34,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def invoke(*args, check=True, timeout=1800):
-    result = subprocess.run([sys.executable, "-m", "invoke", *args, "--config", str(CONFIG)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
+    return invoke_task(ROOT, *args, config=CONFIG, check=check, timeout=timeout)
 
 
 def sh(*argv, check=True, **kw):
