@@ -123,6 +123,10 @@ def test_health_answers_during_a_login_flood(cluster, tmp_path):
     # Checked (401) or shed (503, busy); nothing else, and some really checked.
     assert set(logins) <= {401, 503, "errors"} and logins["errors"] == 0 and logins.get(401), logins
     assert not failures, failures
-    # Sync workers make /health wait behind the queued logins, several login
-    # times; a free thread answers it at once, slowed only by the busy CPU.
-    assert latencies and max(latencies) < max(3 * login_time, 1.0), (login_time, latencies)
+    # Sync workers make nearly every /health wait behind the queued logins,
+    # several login times; a free thread answers it at once, slowed only by the
+    # busy CPU. Judged on the 90th percentile: on a host shared with other work
+    # one answer may stall for a scheduling hiccup without a worker being busy.
+    assert len(latencies) >= 10, latencies
+    p90 = sorted(latencies)[int(len(latencies) * 0.9) - 1]
+    assert p90 < max(3 * login_time, 1.0), (login_time, latencies)
