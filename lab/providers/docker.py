@@ -2,9 +2,11 @@
 engine of their own in each; works wherever a Docker engine does."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
+from typing import Callable
 
 import docker
 
@@ -55,40 +57,38 @@ class DockerProvider(VagrantProvider):
         return None
 
     def leftovers(self, config: LabConfig) -> list[str]:
-        if not host.docker_engine_running():
-            return []
-        client = docker.from_env()
-        found = []
-        for name in volume_names(config):
-            try:
-                client.volumes.get(name)
-                found.append(f"volume {name}")
-            except docker.errors.NotFound:
-                pass
-        for net in client.networks.list(names=[network_name(config)]):
-            if not net.attrs.get("Containers"):
-                found.append(f"network {net.name}")
-        return found
+        return [what for what, _ in leftover_objects(config)]
 
     def remove_leftovers(self, config: LabConfig, run: Run) -> list[str]:
         """Volumes and networks that `vagrant destroy` leaves."""
-        if not host.docker_engine_running():
-            return []
-        client = docker.from_env()
         removed = []
-        for name in volume_names(config):
+        for what, remove in leftover_objects(config):
             try:
-                client.volumes.get(name).remove(force=True)
-                removed.append(f"volume {name}")
+                remove()
             except docker.errors.NotFound:
-                pass
-        for net in client.networks.list(names=[network_name(config)]):
-            if not net.attrs.get("Containers"):
-                net.remove()
-                removed.append(f"network {net.name}")
-        for r in removed:
-            run.log(f"removed {r}")
+                continue
+            removed.append(what)
+            run.log(f"removed {what}")
         return removed
+
+
+def leftover_objects(config: LabConfig) -> list[tuple[str, Callable[[], None]]]:
+    """What `vagrant destroy` leaves of this lab (its nodes' Docker volumes, its
+    network once no container uses it), each with the call that removes it."""
+    if not host.docker_engine_running():
+        return []
+    client = docker.from_env()
+    found = []
+    for name in volume_names(config):
+        try:
+            volume = client.volumes.get(name)
+        except docker.errors.NotFound:
+            continue
+        found.append((f"volume {name}", functools.partial(volume.remove, force=True)))
+    for net in client.networks.list(names=[network_name(config)]):
+        if not net.attrs.get("Containers"):
+            found.append((f"network {net.name}", net.remove))
+    return found
 
 
 def volume_names(config: LabConfig) -> list[str]:
