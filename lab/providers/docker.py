@@ -6,13 +6,14 @@ import functools
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Callable
 
 import docker
 
 from .. import host, images, nodes, resume
 from ..config import LabConfig
-from ..runlog import Run
+from ..runlog import LabError, Run
 from .vagrant import VagrantProvider
 
 
@@ -24,6 +25,11 @@ class DockerProvider(VagrantProvider):
         if not shutil.which("docker"):
             return "no Docker client (apt-get install docker.io)"
         return None
+
+    def prepare(self, config: LabConfig, run: Run) -> None:
+        # Before Vagrant meets a container name it did not create.
+        claim_node_names(config, run)
+        super().prepare(config, run)
 
     def prepare_machines(self, config: LabConfig, run: Run) -> dict[str, str]:
         if os.environ.get("LAB_NODE_IMAGE"):
@@ -56,8 +62,14 @@ class DockerProvider(VagrantProvider):
         # Containers share the host's memory instead of reserving it.
         return None
 
+    def destroy(self, config: LabConfig, run: Run, everything: bool) -> list[str]:
+        # Another folder's nodes stay (named in the output); nodes that no
+        # folder knows any more go with this lab's.
+        return claim_node_names(config, run, refuse=False) + super().destroy(config, run, everything)
+
     def leftovers(self, config: LabConfig) -> list[str]:
-        return [what for what, _ in leftover_objects(config)]
+        strays = [f"container {c.name} ({why})" for c, why in stray_nodes(config)]
+        return strays + [what for what, _ in leftover_objects(config)]
 
     def remove_leftovers(self, config: LabConfig, run: Run) -> list[str]:
         """Volumes and networks that `vagrant destroy` leaves."""
@@ -84,11 +96,88 @@ def leftover_objects(config: LabConfig) -> list[tuple[str, Callable[[], None]]]:
             volume = client.volumes.get(name)
         except docker.errors.NotFound:
             continue
+        if client.containers.list(all=True, filters={"volume": name}):
+            continue  # still a node's: another folder's lab (stray_nodes names it)
         found.append((f"volume {name}", functools.partial(volume.remove, force=True)))
     for net in client.networks.list(names=[network_name(config)]):
         if not net.attrs.get("Containers"):
             found.append((f"network {net.name}", net.remove))
     return found
+
+
+def stray_nodes(config: LabConfig) -> list[tuple[object, str]]:
+    """Containers that carry this lab's name but that this folder's Vagrant did
+    not create, each with whose they are: "the lab in DIR" while that folder's
+    Vagrant still knows the container, else "no lab folder knows it"."""
+    if not host.docker_engine_running():
+        return []
+    strays = []
+    for container in docker.from_env().containers.list(all=True, filters={"label": f"lab={config.name}"}):
+        node = container.labels.get("lab.node", "")
+        if machine_id(config.root, config, node) == container.id:
+            continue
+        home = container_home(container)
+        if home and home != config.root and machine_id(home, config, node) == container.id:
+            strays.append((container, f"the lab in {home}"))
+        else:
+            strays.append((container, "no lab folder knows it"))
+    return strays
+
+
+def claim_node_names(config: LabConfig, run: Run, refuse: bool = True) -> list[str]:
+    """Make this lab's node names free for Vagrant: remove the nodes no folder
+    knows any more (their folder is gone or forgot them) with their engine
+    volumes, and say so. Nodes another folder's lab holds (running or
+    resumable there) are never touched: with `refuse` that is an error naming
+    the folder, else a note. Returns what was removed."""
+    strays = stray_nodes(config)
+    owned = sorted({why for _, why in strays if why.startswith("the lab in ")})
+    if owned and not refuse:
+        run.note(f"left alone: nodes named {config.name}-* that belong to {', '.join(owned)}")
+        return []
+    if owned:
+        names = ", ".join(sorted(c.name for c, _ in strays))
+        homes = [why.removeprefix("the lab in ") for why in owned]
+        raise LabError(
+            f"the node names of lab '{config.name}' are taken by {', '.join(owned)} ({names})",
+            hint=f"destroy that lab first (cd {homes[0]} && .venv/bin/invoke lab.destroy), "
+                 f"or give this one another `name:` (and network and host ports) in {config.path.name}")
+    removed = []
+    for container, why in strays:
+        run.show_command("host", f"docker rm -f {container.name}")
+        container.remove(force=True)
+        removed.append(f"container {container.name} ({why})")
+    if removed:
+        client = docker.from_env()
+        for name in volume_names(config):
+            try:
+                client.volumes.get(name).remove(force=True)
+                removed.append(f"volume {name}")
+            except docker.errors.NotFound:
+                pass
+        run.note("removed node containers no lab folder knows any more: " + ", ".join(removed))
+    return removed
+
+
+def machine_id(root, config: LabConfig, node: str) -> str | None:
+    """The container id that the Vagrant of the lab folder `root` keeps for `node`
+    (.vagrant for lab.yaml, .vagrant-<name> for another lab file)."""
+    for dotfile in (".vagrant", f".vagrant-{config.name}"):
+        path = root / dotfile / "machines" / node / "docker" / "id"
+        if path.is_file():
+            return path.read_text().strip()
+    return None
+
+
+def container_home(container) -> Path | None:
+    """The lab folder a node container was made from: its lab.home label, or
+    (nodes made before the label) the host side of its apt cache mount."""
+    if container.labels.get("lab.home"):
+        return Path(container.labels["lab.home"])
+    for mount in container.attrs.get("Mounts", []):
+        if mount.get("Destination") == "/var/cache/lab-apt" and mount.get("Source", "").endswith("/.lab/cache/apt"):
+            return Path(mount["Source"]).parents[2]
+    return None
 
 
 def volume_names(config: LabConfig) -> list[str]:
