@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import config as configmod
-from . import host, images, lock, nodes, practice, probe, providers
+from . import host, hostkeys, images, lock, nodes, practice, probe, providers
 from . import offline
 from .runlog import LabError, Run
 from .steps import Context, converge
@@ -160,6 +160,8 @@ def destroy_nodes(config: configmod.LabConfig, run: Run, everything: bool = Fals
     with run.step(f"nodes: destroy ({provider.name})") as step:
         removed = provider.destroy(config, run, everything)
         practice.forget(config)
+        # The next nodes are met anew (servers of an ssh lab too: they may be reinstalled).
+        hostkeys.forget(nodes.known_hosts(config))
         if removed:
             step.changed("; ".join(removed))
         else:
@@ -174,7 +176,8 @@ def ssh(path: str, node: str, command: str | None) -> None:
         console.print("[red]the lab is not up[/red]: run `invoke lab.up` (or lab.nodes.up) first")
         raise SystemExit(1)
     s = cluster.settings[node]
-    argv = ["ssh", "-q", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+    # The lab's own known_hosts: a key it already recorded must match.
+    argv = ["ssh", "-q", *hostkeys.openssh_options(nodes.known_hosts(config)),
             *(["-o", "IdentitiesOnly=yes", "-i", s.identity] if s.identity else []),
             "-p", str(s.port), f"{s.user}@{s.hostname}"]
     if command:

@@ -19,7 +19,7 @@ from fabric import Config, Connection
 
 from .config import LabConfig, Node
 from .host import vagrant_env
-from . import statefiles
+from . import hostkeys, statefiles
 from .runlog import LabError, Run
 
 SSH_TIMEOUT = 10
@@ -86,10 +86,14 @@ def parse_ssh_config(text: str) -> dict[str, SSHSettings]:
     return result
 
 
-def connection(settings: SSHSettings) -> Connection:
-    # The lab's nodes are recreated often with new host keys; they live on this
-    # machine and are reached on 127.0.0.1 or a local bridge, so user-level
-    # ssh configs and known_hosts are not consulted.
+def known_hosts(config: LabConfig) -> Path:
+    """The lab's own record of its nodes' SSH host keys (lab/hostkeys.py)."""
+    return own_dir(config) / hostkeys.FILE
+
+
+def connection(settings: SSHSettings, known: Path) -> Connection:
+    # User-level ssh configs and known_hosts are not consulted: the lab checks
+    # host keys against its own file (`known`), written when it first meets a node.
     config = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True, "in_stream": False}})
     conn = Connection(
         host=settings.hostname,
@@ -101,7 +105,7 @@ def connection(settings: SSHSettings) -> Connection:
         connect_kwargs=({"key_filename": [settings.identity], "allow_agent": False} if settings.identity
                         else {"allow_agent": True}) | {"look_for_keys": False, "banner_timeout": SSH_TIMEOUT},
     )
-    conn.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    conn.client.set_missing_host_key_policy(hostkeys.PinFirstSeen(known))
     return conn
 
 
@@ -143,7 +147,7 @@ class Cluster:
     def __init__(self, config: LabConfig, settings: dict[str, SSHSettings]):
         self.config = config
         self.settings = settings
-        self.conns = {name: connection(s) for name, s in settings.items()}
+        self.conns = {name: connection(s, known_hosts(config)) for name, s in settings.items()}
 
     def __getitem__(self, name: str) -> Connection:
         return self.conns[name]
@@ -160,13 +164,21 @@ class Cluster:
 def answers(conn: Connection) -> bool:
     try:
         return conn.run("true", hide=True, warn=True, timeout=SSH_TIMEOUT).ok
-    except Exception:  # noqa: BLE001 - any SSH failure means "does not answer"
+    except paramiko.BadHostKeyException:
+        raise  # it answers, but not as the node the lab knows
+    except Exception:  # noqa: BLE001 - any other SSH failure means "does not answer"
         return False
 
 
 def unreachable(cluster: Cluster, nodes: tuple[Node, ...]) -> list[str]:
+    def node_answers(node: Node) -> bool:
+        try:
+            return answers(cluster[node.name])
+        except paramiko.BadHostKeyException as e:
+            raise hostkeys.mismatch(node.name, known_hosts(cluster.config), e) from None
+
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        ok = list(pool.map(lambda n: answers(cluster[n.name]), nodes))
+        ok = list(pool.map(node_answers, nodes))
     return [n.name for n, good in zip(nodes, ok) if not good]
 
 
@@ -220,7 +232,8 @@ def up(config: LabConfig, provider, run: Run, step, env: dict | None = None) -> 
         return kept
     prepare_host_dirs(config)
     vg = Vagrant(config, run, env)
-    provider.check_resources(config, [m.name for m in vg.status() if m.state != "running"])
+    before = {m.name: m.state for m in vg.status()}
+    provider.check_resources(config, [name for name, state in before.items() if state != "running"])
     command = f"vagrant up --provider={provider.name}"
     run.show_command("host", command)
     for attempt in (1, 2):
@@ -236,6 +249,9 @@ def up(config: LabConfig, provider, run: Run, step, env: dict | None = None) -> 
             raise _up_failure(config, provider, vg, run, command) from None
     step.changed("nodes started")
     cluster = fresh_cluster(config, vg)
+    # A machine made just now has host keys of its own: the lab meets it anew.
+    made = [name for name, state in before.items() if state in ("not_created", "not created")]
+    hostkeys.forget(known_hosts(config), [entry_name_of(cluster, name) for name in made])
     silent = unreachable(cluster, config.nodes)
     if silent:
         raise LabError(
@@ -245,6 +261,11 @@ def up(config: LabConfig, provider, run: Run, step, env: dict | None = None) -> 
             hint=f"{provider.console_hint(config, silent[0])}; then run the command again",
         )
     return cluster
+
+
+def entry_name_of(cluster: Cluster, node: str) -> str:
+    s = cluster.settings[node]
+    return hostkeys.entry_name(s.hostname, s.port)
 
 
 def _lost_network_race(run: Run, since: int) -> bool:

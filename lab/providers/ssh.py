@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .. import host, nodes, statefiles
+from .. import host, hostkeys, nodes, statefiles
 from ..config import LabConfig, Node
 from ..runlog import LabError, Run
 from .vagrant import base_image
@@ -122,9 +122,8 @@ def forward_pid(config: LabConfig) -> int | None:
 def forward_argv(config: LabConfig) -> list[str]:
     m = config.manager
     ports = {"web": config.host_ports.web, "api": config.host_ports.api}
-    argv = ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "ServerAliveInterval=15", "-o", "BatchMode=yes",
-            "-p", str(m.port)]
+    argv = ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", *hostkeys.openssh_options(nodes.known_hosts(config)),
+            "-o", "ServerAliveInterval=15", "-o", "BatchMode=yes", "-p", str(m.port)]
     if m.key:
         argv += ["-o", "IdentitiesOnly=yes", "-i", m.key]
     for key, guest in MANAGER_FORWARDS.items():

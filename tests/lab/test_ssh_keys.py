@@ -1,4 +1,5 @@
-"""The well-known Vagrant key must not open a node (issue 15).
+"""The well-known Vagrant key must not open a node, and the lab knows each
+node by its own host key (issue 15).
 
 The node image ships Vagrant's insecure public key so that `vagrant up` can
 log in once; Vagrant's insert_key then puts a key of its own in its place.
@@ -11,7 +12,8 @@ import os
 import paramiko
 import pytest
 
-from lab import images, nodes
+from lab import hostkeys, images, nodes
+from tests.lab.conftest import invoke
 
 pytestmark = pytest.mark.slow
 CANDIDATES = ["/usr/share/vagrant/keys/vagrant",
@@ -64,3 +66,53 @@ def test_the_insecure_key_and_password_open_no_node_and_the_labs_key_does(lab_up
                 login(s, user, pkey=key)
             with pytest.raises(paramiko.AuthenticationException):
                 login(s, user, password="vagrant")
+
+
+def served_key(s):
+    """The host key the node's sshd serves now, read over the wire."""
+    transport = paramiko.Transport((s.hostname, s.port))
+    try:
+        transport.start_client(timeout=15)
+        return transport.get_remote_server_key()
+    finally:
+        transport.close()
+
+
+def test_the_lab_has_recorded_each_nodes_own_host_key(lab_up, config):
+    assert invoke("lab.check").returncode == 0  # the lab has met every node
+    path = nodes.known_hosts(config)
+    assert path.stat().st_mode & 0o777 == 0o600
+    known = paramiko.HostKeys(str(path))
+    settings = nodes.parse_ssh_config(nodes.ssh_config_path(config).read_text())
+    served = {}
+    for name, s in settings.items():
+        key = served_key(s)
+        recorded = known.lookup(hostkeys.entry_name(s.hostname, s.port))
+        assert recorded is not None, f"{name}: no host key recorded in {path}"
+        assert recorded.get(key.get_name()) == key, f"{name}: the recorded key is not the one its sshd serves"
+        served[name] = key.get_base64()
+    # Keys are made on each node's first boot, not baked into the image.
+    assert len(set(served.values())) == len(settings), served
+
+
+def test_a_node_answering_with_another_host_key_is_refused_by_name(lab_up, config):
+    """As if another machine took the manager's address: the record holds a key
+    the manager does not have; the lab must stop and name it, not log in."""
+    path = nodes.known_hosts(config)
+    saved = path.read_text()
+    s = nodes.parse_ssh_config(nodes.ssh_config_path(config).read_text())[config.manager.name]
+    name = hostkeys.entry_name(s.hostname, s.port)
+    impostor = paramiko.ECDSAKey.generate()
+    lines = [line for line in saved.splitlines() if line.split(" ", 1)[0] != name]
+    path.write_text("".join(f"{line}\n" for line in lines) + f"{name} {impostor.get_name()} {impostor.get_base64()}\n")
+    try:
+        result = invoke("lab.check", check=False)
+        out = result.stdout + result.stderr
+        assert result.returncode == 1, out
+        assert f"{config.manager.name} answered with another SSH host key" in out, out
+        assert str(path) in out, out
+        # The record was not overwritten with what the manager offered.
+        assert impostor.get_base64() in path.read_text()
+    finally:
+        path.write_text(saved)
+    assert invoke("lab.check").returncode == 0
