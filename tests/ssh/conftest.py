@@ -15,7 +15,7 @@ import docker
 import pytest
 
 from lab import config as cfg
-from lab import host, images
+from lab import host, images, nodes
 from tests.nodeshell import invoke_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +88,9 @@ def servers(request):
     image = node_image()
     request.addfinalizer(lambda: remove_servers(names))
     remove_servers(names)
+    # New servers have new host keys: the lab's record of the last ones goes,
+    # as a trainer who reinstalled the class's servers would remove it.
+    nodes.known_hosts(config).unlink(missing_ok=True)
     shared = ROOT / ".lab" / "sshlab" / "shared"
     apt_cache = ROOT / ".lab" / "cache" / "apt"
     shared.mkdir(parents=True, exist_ok=True)
