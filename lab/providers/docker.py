@@ -100,7 +100,9 @@ def leftover_objects(config: LabConfig) -> list[tuple[str, Callable[[], None]]]:
             continue  # still a node's: another folder's lab (stray_nodes names it)
         found.append((f"volume {name}", functools.partial(volume.remove, force=True)))
     for net in client.networks.list(names=[network_name(config)]):
-        if not net.attrs.get("Containers"):
+        # Stopped containers count (a lab that is down): the network's own
+        # Containers lists running ones only, and only when inspected.
+        if not client.containers.list(all=True, filters={"network": net.name}):
             found.append((f"network {net.name}", net.remove))
     return found
 

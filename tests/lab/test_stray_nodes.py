@@ -14,6 +14,7 @@ pytestmark = pytest.mark.slow
 
 NAME = "straylab"
 LAB_FILE = ROOT / "lab.scratch-stray.yaml"
+NETWORK = "vagrant_network_192.168.71.0/24"
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def stray_lab(request):
         c.remove(force=True)
     for v in client.volumes.list(filters={"name": NAME}):
         v.remove(force=True)
-    for n in client.networks.list(names=["vagrant_network_192.168.71.0/24"]):
+    for n in client.networks.list(names=[NETWORK]):
         n.remove()
     subprocess.run(["rm", "-rf", str(ROOT / ".lab" / "labs" / NAME), str(ROOT / f".vagrant-{NAME}"),
                     str(ROOT / ".lab" / "runs" / f"latest-{NAME}")], check=True)
@@ -70,6 +71,9 @@ def test_nodes_of_another_folders_lab_are_named_and_left_alone(stray_lab, tmp_pa
     client = stray_lab
     other = tmp_path / "other-clone"
     node = make_node(client, "manager", other)
+    # On the lab's network, as a node of a running lab is.
+    client.networks.create(NETWORK, ipam=docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet="192.168.71.0/24")])).connect(node)
     # That folder's Vagrant knows the container: it is that lab's node.
     idfile = other / f".vagrant-{NAME}" / "machines" / "manager" / "docker" / "id"
     idfile.parent.mkdir(parents=True)
@@ -86,3 +90,4 @@ def test_nodes_of_another_folders_lab_are_named_and_left_alone(stray_lab, tmp_pa
     assert names(client) == [f"{NAME}-manager"]
     assert client.containers.get(f"{NAME}-manager").id == node.id
     assert client.volumes.get(f"{NAME}-manager-docker")
+    assert [n.name for n in client.networks.list(names=[NETWORK])] == [NETWORK]
