@@ -16,6 +16,9 @@ SOCKET_DIR=/run/postgresql
 # Written last during initialisation: without it, a start interrupted half-way
 # through is finished on the next start instead of leaving no app role.
 INIT_MARKER="$PGDATA/.musicapp-initialised"
+# Written once initdb has finished: a cluster without it was cut off mid-way
+# (swarm kills a first start that outlasts the health check's start period).
+INITDB_MARKER="$PGDATA/.initdb-complete"
 
 log() { echo "database entrypoint: $*" >&2; }
 
@@ -52,6 +55,14 @@ create_cluster() {
     log "creating a new cluster in $PGDATA"
     as_postgres "$PGBIN/initdb" --pgdata="$PGDATA" --username=postgres \
         --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 --no-instructions
+    as_postgres touch "$INITDB_MARKER"
+}
+
+discard_unfinished_cluster() {
+    # Only ever reached without INIT_MARKER: this cluster never served the app
+    # (the server listens for it only after the marker), so it holds no data.
+    log "$PGDATA holds a cluster initdb never finished (a first start was stopped): starting it over"
+    find "$PGDATA" -mindepth 1 -delete
 }
 
 write_access_rules() {
@@ -94,6 +105,9 @@ initialise() {
     local password
     # Read first, so that a missing secret fails before PGDATA is touched.
     password=$(read_password)
+    if [[ -e "$PGDATA/PG_VERSION" && ! -e "$INITDB_MARKER" ]]; then
+        discard_unfinished_cluster
+    fi
     if [[ ! -s "$PGDATA/PG_VERSION" ]]; then
         create_cluster
     fi

@@ -145,3 +145,25 @@ def test_the_app_role_follows_the_secret_over_kept_data(entrypoint):
     assert app_login(entrypoint.port, "second-swarm") == ("musicapp",)
     with pytest.raises(psycopg2.OperationalError):
         app_login(entrypoint.port, "first-swarm")
+
+
+def test_a_first_start_killed_during_initdb_is_started_over(entrypoint):
+    """Swarm kills a task whose first start outlasts its health check's start
+    period (NFS under emulation): the next task found a cluster that initdb
+    never finished (PG_VERSION, no `postgres` database) and failed for ever."""
+    env = {**os.environ, "PGDATA": str(entrypoint.data), "PGPORT": str(entrypoint.port),
+           "POSTGRES_PASSWORD": "entrypoint-test", "POSTGRES_PASSWORD_FILE": "/nonexistent"}
+    first = subprocess.Popen(["bash", str(ENTRYPOINT)], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not (entrypoint.data / "PG_VERSION").exists():
+        assert first.poll() is None and time.monotonic() < deadline, "initdb did not start"
+        time.sleep(0.005)
+    os.killpg(first.pid, signal.SIGKILL)  # as swarm's kill lands: no cleanup
+    first.wait()
+    # The state this test is about: initdb begun, never finished.
+    assert (entrypoint.data / "PG_VERSION").exists()
+    assert not (entrypoint.data / "base" / "5").exists(), "initdb finished before the kill"
+
+    entrypoint.start()
+    assert app_login(entrypoint.port) == ("musicapp",)
