@@ -41,3 +41,12 @@ def invoke_task(root, *args, config=None, check=True, env=None, timeout=1800):
     if check and result.returncode != 0:
         raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def interruptible():
+    """Popen(preexec_fn=interruptible) for a command a test interrupts with
+    SIGINT: a test run started in the background by a shell without job
+    control ignores SIGINT, children inherit that, and Python then never
+    raises KeyboardInterrupt (the command would run to its end)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

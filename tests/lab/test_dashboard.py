@@ -11,6 +11,7 @@ import pytest
 
 from lab.checks import browser
 from lab.checks.http import request
+from tests.nodeshell import interruptible
 
 from .conftest import LAB_NAME, ROOT, on
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def dashboard(lab_up, config):
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "lab.dashboard"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+                            stderr=subprocess.STDOUT, text=True, env=dict(os.environ), preexec_fn=interruptible)
     url = config.dashboard_url
     deadline = time.monotonic() + 30
     state = None

@@ -17,6 +17,7 @@ import pytest
 from lab.demos.stacks import EXPORT_SUBDIR, NAMES
 from lab.demos.table import say
 from tests.lab.conftest import LAB_NAME, ROOT, app_answering, invoke, on
+from tests.nodeshell import interruptible
 from lab.checks.http import request
 
 pytestmark = pytest.mark.slow
@@ -152,7 +153,7 @@ def test_keep_leaves_the_stack_and_the_next_run_removes_it(cluster, config):
 def test_ctrl_c_mid_demo_removes_its_stack(cluster, config):
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "lab.demo", "mqtt", "--messages", "2000"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ), start_new_session=True)
+                            env=dict(os.environ), start_new_session=True, preexec_fn=interruptible)
     m = config.manager.name
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:

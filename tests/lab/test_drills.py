@@ -15,6 +15,7 @@ import yaml
 
 from lab import nodes
 from lab.drills import journal as drill_journal
+from tests.nodeshell import interruptible
 
 from .conftest import ROOT, invoke, on
 
@@ -252,7 +253,7 @@ def test_a_killed_drill_is_undone_by_lab_up(cluster, config):
 def test_ctrl_c_mid_drill_puts_the_lab_back(cluster, config):
     m = config.manager.name
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "lab.drill", "task-states"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=interruptible)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         time.sleep(0.5)

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from tests.nodeshell import listing
+from tests.nodeshell import interruptible, listing
 
 from .conftest import ROOT, invoke, last_run_steps, on
 
@@ -84,7 +84,7 @@ def test_sigint_in_the_middle_of_lab_up_then_lab_up_converges(cluster, config, l
     runs = ROOT / ".lab" / "runs"
     before = set(runs.glob("*-up"))
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "lab.up"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=interruptible)
     # This run's own record (not the previous run's, which `latest` still names
     # at first), then the stack's services on the manager: the interrupt lands
     # while the stack step waits for them to converge.
