@@ -116,10 +116,11 @@ def stray_nodes(config: LabConfig) -> list[tuple[object, str]]:
     strays = []
     for container in docker.from_env().containers.list(all=True, filters={"label": f"lab={config.name}"}):
         node = container.labels.get("lab.node", "")
-        if machine_id(config.root, config, node) == container.id:
+        if machine_id(nodes.vagrant_dotfile(config), node) == container.id:
             continue
         home = container_home(container)
-        if home and home != config.root and machine_id(home, config, node) == container.id:
+        if home and home != config.root and container.id in (
+                machine_id(home / dotfile, node) for dotfile in (".vagrant", f".vagrant-{config.name}")):
             strays.append((container, f"the lab in {home}"))
         else:
             strays.append((container, "no lab folder knows it"))
@@ -161,14 +162,12 @@ def claim_node_names(config: LabConfig, run: Run, refuse: bool = True) -> list[s
     return removed
 
 
-def machine_id(root, config: LabConfig, node: str) -> str | None:
-    """The container id that the Vagrant of the lab folder `root` keeps for `node`
-    (.vagrant for lab.yaml, .vagrant-<name> for another lab file)."""
-    for dotfile in (".vagrant", f".vagrant-{config.name}"):
-        path = root / dotfile / "machines" / node / "docker" / "id"
-        if path.is_file():
-            return path.read_text().strip()
-    return None
+def machine_id(dotfile: Path, node: str) -> str | None:
+    """The container id a Vagrant machine folder keeps for `node`. Another
+    folder's lab may have used lab.yaml (.vagrant) or another lab file
+    (.vagrant-<name>): see nodes.vagrant_dotfile."""
+    path = dotfile / "machines" / node / "docker" / "id"
+    return path.read_text().strip() if path.is_file() else None
 
 
 def container_home(container) -> Path | None:
