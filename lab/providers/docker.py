@@ -68,7 +68,7 @@ class DockerProvider(VagrantProvider):
         return claim_node_names(config, run, refuse=False) + super().destroy(config, run, everything)
 
     def leftovers(self, config: LabConfig) -> list[str]:
-        strays = [f"container {c.name} ({why})" for c, why in stray_nodes(config)]
+        strays = [f"container {c.name} ({whose(owner)})" for c, owner in stray_nodes(config)]
         return strays + [what for what, _ in leftover_objects(config)]
 
     def remove_leftovers(self, config: LabConfig, run: Run) -> list[str]:
@@ -107,10 +107,10 @@ def leftover_objects(config: LabConfig) -> list[tuple[str, Callable[[], None]]]:
     return found
 
 
-def stray_nodes(config: LabConfig) -> list[tuple[object, str]]:
+def stray_nodes(config: LabConfig) -> list[tuple[object, Path | None]]:
     """Containers that carry this lab's name but that this folder's Vagrant did
-    not create, each with whose they are: "the lab in DIR" while that folder's
-    Vagrant still knows the container, else "no lab folder knows it"."""
+    not create, each with the lab folder that holds it (its Vagrant still knows
+    the container), or None when no lab folder knows it."""
     if not host.docker_engine_running():
         return []
     strays = []
@@ -119,12 +119,14 @@ def stray_nodes(config: LabConfig) -> list[tuple[object, str]]:
         if machine_id(nodes.vagrant_dotfile(config), node) == container.id:
             continue
         home = container_home(container)
-        if home and home != config.root and container.id in (
-                machine_id(home / dotfile, node) for dotfile in (".vagrant", f".vagrant-{config.name}")):
-            strays.append((container, f"the lab in {home}"))
-        else:
-            strays.append((container, "no lab folder knows it"))
+        held = home and home != config.root and container.id in (
+            machine_id(home / dotfile, node) for dotfile in (".vagrant", f".vagrant-{config.name}"))
+        strays.append((container, home if held else None))
     return strays
+
+
+def whose(owner: Path | None) -> str:
+    return f"the lab in {owner}" if owner else "no lab folder knows it"
 
 
 def claim_node_names(config: LabConfig, run: Run, refuse: bool = True) -> list[str]:
@@ -134,30 +136,30 @@ def claim_node_names(config: LabConfig, run: Run, refuse: bool = True) -> list[s
     resumable there) are never touched: with `refuse` that is an error naming
     the folder, else a note. Returns what was removed."""
     strays = stray_nodes(config)
-    owned = sorted({why for _, why in strays if why.startswith("the lab in ")})
-    if owned and not refuse:
-        run.note(f"left alone: nodes named {config.name}-* that belong to {', '.join(owned)}")
+    owners = sorted({owner for _, owner in strays if owner})
+    if owners and not refuse:
+        run.note(f"left alone: nodes named {config.name}-* that belong to {', '.join(map(whose, owners))}")
         return []
-    if owned:
+    if owners:
         names = ", ".join(sorted(c.name for c, _ in strays))
-        homes = [why.removeprefix("the lab in ") for why in owned]
         raise LabError(
-            f"the node names of lab '{config.name}' are taken by {', '.join(owned)} ({names})",
-            hint=f"destroy that lab first (cd {homes[0]} && .venv/bin/invoke lab.destroy), "
+            f"the node names of lab '{config.name}' are taken by {', '.join(map(whose, owners))} ({names})",
+            hint=f"destroy that lab first (cd {owners[0]} && .venv/bin/invoke lab.destroy), "
                  f"or give this one another `name:` (and network and host ports) in {config.path.name}")
     removed = []
-    for container, why in strays:
+    client = docker.from_env()
+    for container, owner in strays:
         run.show_command("host", f"docker rm -f {container.name}")
         container.remove(force=True)
-        removed.append(f"container {container.name} ({why})")
+        removed.append(f"container {container.name} ({whose(owner)})")
+        # Its engine's volume only: this lab's own nodes keep theirs.
+        name = volume_name(config, container.labels.get("lab.node", ""))
+        try:
+            client.volumes.get(name).remove(force=True)
+            removed.append(f"volume {name}")
+        except docker.errors.NotFound:
+            pass
     if removed:
-        client = docker.from_env()
-        for name in volume_names(config):
-            try:
-                client.volumes.get(name).remove(force=True)
-                removed.append(f"volume {name}")
-            except docker.errors.NotFound:
-                pass
         run.note("removed node containers no lab folder knows any more: " + ", ".join(removed))
     return removed
 
@@ -181,8 +183,13 @@ def container_home(container) -> Path | None:
     return None
 
 
+def volume_name(config: LabConfig, node: str) -> str:
+    """A node's engine volume (the Vagrantfile names it so)."""
+    return f"{config.name}-{node}-docker"
+
+
 def volume_names(config: LabConfig) -> list[str]:
-    return [f"{config.name}-{n.name}-docker" for n in config.nodes]
+    return [volume_name(config, n.name) for n in config.nodes]
 
 
 def network_name(config: LabConfig) -> str:
