@@ -5,6 +5,7 @@ Data flows one way: lab.yaml -> config -> nodes -> probe -> steps -> checks
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -20,12 +21,12 @@ from rich.table import Table
 
 from . import config as configmod
 from . import host, hostkeys, images, lock, nodes, practice, probe, providers
-from . import offline
+from . import offline, overlap
 from .runlog import LabError, Run
 from .steps import Context, converge
 from .checks import e2e, node_down, smoke
 from .drills import command as drill_command
-from .steps import app_images, deploy, order
+from .steps import app_images, deploy, order, registry
 
 CLUSTER_STEPS = order.CLUSTER
 console = Console(highlight=False, soft_wrap=True)
@@ -118,10 +119,20 @@ def patience(config: configmod.LabConfig) -> float:
     return providers.current(config).patience(config) if chosen_provider(config) else 1.0
 
 
-def run_cluster_steps(ctx: Context) -> None:
+def run_cluster_steps(ctx: Context, images: list[str] | None = None) -> None:
+    """The cluster's steps as a graph (order.NEEDS), printed in their order;
+    `images`: build and push these too, as soon as the registry is up, while
+    the rest of the cluster's steps go on."""
     # From a bundle (LAB_BUNDLE): two offline steps join in (lab/offline.py).
-    for module in offline.with_bundle(CLUSTER_STEPS):
-        converge(ctx, module)
+    modules, needs = offline.with_bundle(CLUSTER_STEPS, order.NEEDS)
+
+    def step(module):
+        return lambda view: converge(dataclasses.replace(ctx, run=view), module)
+    jobs = [overlap.Job(m.NAME, step(m), tuple(n.NAME for n in needs.get(m, ()))) for m in modules]
+    if images:
+        jobs.append(overlap.Job(app_images.NAME, lambda view: app_images.build_all(
+            dataclasses.replace(ctx, run=view), images), (registry.NAME,)))
+    overlap.run_jobs(ctx.run, jobs)
 
 
 # -- tasks ------------------------------------------------------------------
@@ -194,12 +205,6 @@ def cluster(path: str, explain: bool) -> None:
         run_cluster_steps(cluster_context(config, c, run))
 
 
-def deploy_app(ctx: Context) -> None:
-    rendered = deploy.render(ctx)
-    app_images.build_all(ctx, rendered.images())
-    deploy.converge(ctx)
-
-
 def practice_guard(config: configmod.LabConfig, yes: bool) -> None:
     """A lab in guided practice: lab.up would do the trainee's remaining steps."""
     state = practice.load(config)
@@ -219,9 +224,9 @@ def up(path: str, explain: bool, yes: bool = False) -> None:
     with lab_run(config, "up", explain) as run:
         c = bring_nodes_up(config, run)
         ctx = cluster_context(config, c, run)
-        run_cluster_steps(ctx)
+        run_cluster_steps(ctx, images=deploy.render(ctx).images())
         drill_command.after_up(ctx)
-        deploy_app(ctx)
+        deploy.converge(ctx)
         smoke.smoke(config, run)
         if practice.finish_all(config):
             run.note("guided practice: the remaining steps are marked solved by the lab")

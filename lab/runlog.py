@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ class Run:
         self.log_path = self.dir / "run.log"
         self._log = open(self.log_path, "a", buffering=1, opener=statefiles.private_opener)
         self._records = open(self.dir / "steps.jsonl", "a", buffering=1, opener=statefiles.private_opener)
+        # Jobs on other threads (lab/overlap.py) write the same log.
+        self._lock = threading.Lock()
         self.steps: list[Step] = []
         self._secrets: dict[str, str] = {}
         self.result = "running"
@@ -114,7 +117,8 @@ class Run:
 
     def log(self, text: str) -> None:
         text = self.masked(text)
-        self._log.write(text if text.endswith("\n") else text + "\n")
+        with self._lock:
+            self._log.write(text if text.endswith("\n") else text + "\n")
 
     def show_command(self, node: str, command: str) -> None:
         """Teaching mode: the exact command, where it runs, to type by hand."""
@@ -130,7 +134,7 @@ class Run:
     def step(self, name: str, node: str | None = None):
         step = Step(name, node)
         start = time.monotonic()
-        status = None if self.explain else self.console.status(f"{escape(name)} ...")
+        status = self._live(name)
         if status:
             status.start()
         else:
@@ -146,6 +150,11 @@ class Run:
                 status.stop()
             step.seconds = round(time.monotonic() - start, 2)
             self._finish(step)
+
+    def _live(self, name: str):
+        """A spinner while the step runs; teaching mode prints the step's name
+        instead, before the commands it shows."""
+        return None if self.explain else self.console.status(f"{escape(name)} ...")
 
     def _finish(self, step: Step) -> None:
         if step.detail:

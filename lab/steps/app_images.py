@@ -8,10 +8,12 @@ of its build output, and the images already pushed stay in the registry.
 from __future__ import annotations
 
 import json
+import os
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import overlap
 from ..build import build, ensure_base, inputs, tree
 from ..images import INPUTS_LABEL
 from ..runlog import LabError
@@ -130,11 +132,24 @@ def build_and_push(ctx: Context, image: AppImage, in_registry: str | None = None
         step.changed(("built and " if built else "") + f"pushed {tag}")
 
 
+def builds_at_once() -> int:
+    """How many images build on the manager together (LAB_BUILDS, default 2:
+    see docs/benchmarks.md for 1, 2 and 3 on a 2-core host)."""
+    value = os.environ.get("LAB_BUILDS", "2")
+    if not value.isdigit() or int(value) < 1:
+        raise LabError(f"LAB_BUILDS={value!r} is not a number of builds", hint="set LAB_BUILDS to 1, 2, 3 ... or unset it")
+    return int(value)
+
+
 def build_all(ctx: Context, names: list[str]) -> None:
+    """Every image, a few at once; each keeps its own step line, in `names`' order."""
+    at_once = builds_at_once()
     ensure_base(ctx, ctx.config.manager.name)
     known = registry_labels(ctx, names)
-    for image in app_images(ctx, names):
-        build_and_push(ctx, image, known.get(image.name))
+
+    def job(image):
+        return overlap.Job(image.name, lambda view: build_and_push(replace(ctx, run=view), image, known.get(image.name)))
+    overlap.run_jobs(ctx.run, [job(i) for i in app_images(ctx, names)], at_once=at_once)
     check_catalog(ctx, names)
 
 

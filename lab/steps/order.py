@@ -27,6 +27,12 @@ KEYS = tuple(key for key, _ in TUTORIAL)
 MODULES = tuple(m for _, modules in TUTORIAL for m in modules)
 CLUSTER = (docker, daemon_json, swarm, registry, nfs)
 APP = (app_images, deploy)
+# What each cluster step waits for: lab.up runs them as a graph (lab/overlap.py),
+# each as soon as these are done, and prints them in CLUSTER's order. The swarm
+# and the registry need every engine restarted with its daemon.json, not each
+# other; the export needs only the packages installed (the docker step's apt is
+# done). lab.up's image builds wait for the registry alone (commands.py).
+NEEDS = {docker: (), daemon_json: (docker,), swarm: (daemon_json,), registry: (daemon_json,), nfs: (docker,)}
 
 
 def modules(key: str) -> tuple:

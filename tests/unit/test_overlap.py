@@ -1,0 +1,157 @@
+"""lab/overlap.py: jobs overlap as their needs allow; their output and step
+records reach the run in the list's order all the same."""
+import io
+import json
+import threading
+import time
+
+import pytest
+from rich.console import Console
+
+from lab import overlap
+from lab.runlog import LabError, Run
+
+
+def make_run(tmp_path, explain=False):
+    out = io.StringIO()
+    run = Run(tmp_path, "up", explain=explain, console=Console(file=out, width=200, highlight=False), lab="t")
+    return run, out
+
+
+def stepping(name, log, hold=0.0, fail=False, gate=None):
+    def work(view):
+        log.append(("start", name, time.monotonic()))
+        if gate:
+            assert gate.wait(5), f"{name} was not let go"
+        with view.step(name) as step:
+            view.note(f"{name} says hello")
+            time.sleep(hold)
+            if fail:
+                raise LabError(f"{name} broke")
+            step.changed(f"{name} done")
+        log.append(("end", name, time.monotonic()))
+    return work
+
+
+def records(run):
+    return [json.loads(line)["name"] for line in (run.dir / "steps.jsonl").read_text().splitlines()]
+
+
+def test_output_and_records_keep_the_list_order_while_a_later_job_finishes_first(tmp_path):
+    run, out = make_run(tmp_path)
+    log = []
+    jobs = [overlap.Job("a", stepping("a", log)),
+            overlap.Job("slow", stepping("slow", log, hold=0.6), ("a",)),
+            overlap.Job("quick", stepping("quick", log), ("a",))]
+    overlap.run_jobs(run, jobs)
+    run.finish()
+    ends = [name for kind, name, _ in log if kind == "end"]
+    assert ends == ["a", "quick", "slow"]  # quick overlapped slow and ended first
+    text = out.getvalue()
+    assert text.index("slow says hello") < text.index("✓ slow") < text.index("quick says hello") < text.index("✓ quick")
+    assert records(run) == ["a", "slow", "quick"]
+    assert [s.name for s in run.steps] == ["a", "slow", "quick"]
+    assert "quick says hello" in run.log_path.read_text()
+
+
+def test_a_job_starts_only_after_what_it_needs(tmp_path):
+    run, _ = make_run(tmp_path)
+    log = []
+    overlap.run_jobs(run, [overlap.Job("first", stepping("first", log, hold=0.3)),
+                           overlap.Job("second", stepping("second", log), ("first",))])
+    run.finish()
+    times = {(kind, name): t for kind, name, t in log}
+    assert times[("start", "second")] >= times[("end", "first")]
+
+
+def test_at_once_bounds_the_jobs_running_together(tmp_path):
+    run, _ = make_run(tmp_path)
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def work(view):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+    overlap.run_jobs(run, [overlap.Job(str(i), work) for i in range(5)], at_once=2)
+    run.finish()
+    assert peak[0] == 2
+
+
+def test_a_failure_stops_new_jobs_hands_over_what_finished_and_is_raised(tmp_path):
+    run, out = make_run(tmp_path)
+    log = []
+    gate = threading.Event()
+    jobs = [overlap.Job("a", stepping("a", log)),
+            overlap.Job("broken", stepping("broken", log, fail=True), ("a",)),
+            overlap.Job("beside", stepping("beside", log, gate=gate), ("a",)),
+            overlap.Job("after", stepping("after", log), ("beside",))]
+    timer = threading.Timer(0.5, gate.set)
+    timer.start()
+    with pytest.raises(LabError, match="broken broke"):
+        overlap.run_jobs(run, jobs)
+    run.finish("failed")
+    started = [name for kind, name, _ in log if kind == "start"]
+    assert "after" not in started  # not started once a job had failed
+    text = out.getvalue()
+    assert "✗ broken" in text and "✓ beside" in text  # the one running finished and was told
+    assert records(run) == ["a", "broken", "beside"]
+
+
+def test_a_job_may_need_only_jobs_listed_before_it(tmp_path):
+    run, _ = make_run(tmp_path)
+    with pytest.raises(ValueError, match="not listed before it"):
+        overlap.run_jobs(run, [overlap.Job("b", lambda v: None, ("a",)), overlap.Job("a", lambda v: None)])
+    run.finish()
+
+
+def test_teaching_mode_prints_each_step_name_before_its_commands(tmp_path):
+    run, out = make_run(tmp_path, explain=True)
+
+    def work(view):
+        with view.step("typed"):
+            view.show_command("manager", "docker swarm init")
+    overlap.run_jobs(run, [overlap.Job("typed", work)])
+    run.finish()
+    text = out.getvalue()
+    assert text.index("typed") < text.index("docker swarm init") < text.index("✓ typed")
+
+
+def test_secrets_hidden_in_one_job_are_masked_in_every_other(tmp_path):
+    run, out = make_run(tmp_path)
+    hidden = threading.Event()
+
+    def hides(view):
+        view.hide("s3cret-token", "<token>")
+        hidden.set()
+
+    def says(view):
+        assert hidden.wait(5)
+        view.note("joining with s3cret-token")
+    overlap.run_jobs(run, [overlap.Job("hides", hides), overlap.Job("says", says)])
+    run.finish()
+    assert "s3cret-token" not in out.getvalue() + run.log_path.read_text()
+    assert "joining with <token>" in out.getvalue()
+
+
+def test_lab_ups_graph_lets_the_registry_and_the_swarm_overlap_in_the_tutorials_order(monkeypatch):
+    from lab import offline
+    from lab.steps import daemon_json, docker, nfs, order, registry, swarm
+    monkeypatch.delenv("LAB_BUNDLE", raising=False)
+    modules, needs = offline.with_bundle(order.CLUSTER, order.NEEDS)
+    assert modules == order.CLUSTER
+    assert needs[swarm] == needs[registry] == (daemon_json,) and needs[nfs] == (docker,)
+    overlap.check_order([overlap.Job(m.NAME, None, tuple(n.NAME for n in needs[m])) for m in modules])
+
+
+def test_from_a_bundle_apt_comes_first_and_the_registry_waits_for_its_loaded_image(monkeypatch, tmp_path):
+    from lab import offline
+    from lab.steps import daemon_json, docker, order, registry
+    monkeypatch.setenv("LAB_BUNDLE", str(tmp_path))
+    modules, needs = offline.with_bundle(order.CLUSTER, order.NEEDS)
+    assert modules[0] is offline.AptSource and modules.index(offline.ManagerImages) == modules.index(registry) - 1
+    assert offline.AptSource in needs[docker]
+    assert needs[offline.ManagerImages] == (daemon_json,) and needs[registry] == (offline.ManagerImages,)
+    overlap.check_order([overlap.Job(m.NAME, None, tuple(n.NAME for n in needs[m])) for m in modules])
