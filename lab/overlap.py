@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from .runlog import Run
+from .runlog import FAILED, Run, Step
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,12 @@ def run_jobs(run: Run, jobs: list[Job], at_once: int | None = None) -> None:
     state = {job.key: "waiting" for job in jobs}
     errors: dict[str, BaseException] = {}
     views: dict[str, Buffered] = {}
+    started: dict[str, float] = {}
 
     def start(job: Job) -> None:
         view = views[job.key] = Buffered(run)
         state[job.key] = "running"
+        started[job.key] = time.time()
 
         def body():
             failure = None
@@ -144,6 +147,21 @@ def run_jobs(run: Run, jobs: list[Job], at_once: int | None = None) -> None:
                 if status:
                     status.update(escape("working on: " + ", ".join(running) + " ..."))
                 cond.wait(timeout=1)
+    except BaseException:
+        # Ctrl-C (or any error of this thread): what finished is told, in order,
+        # and each job still running is recorded as a failed step, as a step
+        # that runs alone is; their threads end with the process.
+        if status:
+            status.stop()
+            status = None
+        with cond:
+            for job in jobs[handed:]:
+                if state[job.key] in ("done", "failed"):
+                    views[job.key].hand_over()
+                elif state[job.key] == "running":
+                    run._finish(Step(job.key, outcome=FAILED, detail="interrupted", started=started[job.key]))
+            handed = len(jobs)
+        raise
     finally:
         if status:
             status.stop()

@@ -155,3 +155,24 @@ def test_from_a_bundle_apt_comes_first_and_the_registry_waits_for_its_loaded_ima
     assert offline.AptSource in needs[docker]
     assert needs[offline.ManagerImages] == (daemon_json,) and needs[registry] == (offline.ManagerImages,)
     overlap.check_order([overlap.Job(m.NAME, None, tuple(n.NAME for n in needs[m])) for m in modules])
+
+
+def test_ctrl_c_tells_what_finished_and_records_the_running_job_as_failed(tmp_path):
+    import _thread
+    run, out = make_run(tmp_path)
+    log = []
+    gate = threading.Event()
+    jobs = [overlap.Job("a", stepping("a", log)),
+            overlap.Job("long", stepping("long", log, gate=gate), ("a",))]
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            overlap.run_jobs(run, jobs)
+    finally:
+        gate.set()
+    run.finish("interrupted")
+    lines = [json.loads(l) for l in (run.dir / "steps.jsonl").read_text().splitlines()]
+    assert [(l["name"], l["outcome"]) for l in lines] == [("a", "changed"), ("long", "failed")]
+    assert lines[1]["detail"] == "interrupted"
+    assert "✓ a" in out.getvalue() and "✗ long" in out.getvalue()
