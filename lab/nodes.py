@@ -295,13 +295,20 @@ def _up_failure(config: LabConfig, provider, vg: Vagrant, run: Run, command: str
     # Vagrant brings libvirt machines up in parallel: the node that timed out
     # is one that never printed "Machine booted and ready!".
     unready = [n.name for n in config.nodes if f"==> {n.name}: Machine booted and ready!" not in full_log]
-    timed_out = any(text in log_tail for text in (
-        "Timed out while waiting for the machine to boot",
-        # vagrant-libvirt, when a VM never got an address on its management network
-        "wait_for timeout"))
+    # Vagrant prints each machine's error in a block of its own, and another
+    # machine's may come last (a worker whose `docker inspect` lost the race
+    # with the timed-out node's removal): the node is the one whose block says so.
+    timeouts = ("Timed out while waiting for the machine to boot",
+                # vagrant-libvirt, when a VM never got an address on its management network
+                "wait_for timeout")
+    blocks = re.findall(r"An error occurred while executing the action on the '([^']+)'(.*?)(?=An error occurred while "
+                        r"executing the action on the '|\Z)", full_log, re.S)
+    timed_out_nodes = [name for name, text in blocks if any(t in text for t in timeouts)]
+    timed_out = bool(timed_out_nodes) or any(text in log_tail for text in timeouts)
     which = stuck[0] if stuck else None
     if timed_out:
-        which = (unready[0] if len(unready) == 1 else None) or _last_node_in(log_tail, config) or which
+        which = (timed_out_nodes[0] if timed_out_nodes else None) or (unready[0] if len(unready) == 1 else None) \
+            or _last_node_in(log_tail, config) or which
         return LabError(
             f"node {which} did not answer SSH within the boot timeout",
             command=command, node=which, output=log_tail + ("\n" + ssh if ssh else ""),
