@@ -23,7 +23,7 @@ CONFIG = ROOT / "lab.ssh.yaml"
 KEY = ROOT / ".lab" / "sshlab" / "id_ed25519"
 NETWORK = "sshlab-net"
 PREFIX = "sshlab-srv"
-SUBNET = "192.168.60.0/24"
+SUBNET = "192.168.61.0/24"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -140,10 +140,10 @@ def ssh_lab(tmp_path, **node_extra):
 def test_an_ssh_lab_file_names_host_user_key_and_defaults_the_port(tmp_path):
     config = cfg.parse(ssh_lab(tmp_path), tmp_path / "lab.yaml")
     m = config.manager
-    assert (config.provider, m.host, m.port, m.user, m.key) == ("ssh", "192.168.60.10", 22, "vagrant",
+    assert (config.provider, m.host, m.port, m.user, m.key) == ("ssh", "192.168.61.10", 22, "vagrant",
                                                                str(tmp_path / "id_test"))
     assert ssh.ssh_config_text(config).startswith(
-        f"Host manager\n  HostName 192.168.60.10\n  Port 22\n  User vagrant\n  IdentityFile {tmp_path / 'id_test'}\n")
+        f"Host manager\n  HostName 192.168.61.10\n  Port 22\n  User vagrant\n  IdentityFile {tmp_path / 'id_test'}\n")
 
 
 @pytest.mark.parametrize("change, error", [
@@ -240,10 +240,10 @@ def test_the_port_check_names_the_node_and_port_that_fail(tmp_path, monkeypatch)
     step = SimpleNamespace(changed=lambda text: None)
     with pytest.raises(providers.LabError) as err:
         ssh.check_ports(config, port_cluster(config, drop_udp=("worker2", "worker3", 4789)), run, step)
-    assert "worker2 (192.168.60.12) got no 4789/udp datagram from worker3" in str(err.value)
+    assert "worker2 (192.168.61.12) got no 4789/udp datagram from worker3" in str(err.value)
     with pytest.raises(providers.LabError) as err:
         ssh.check_ports(config, port_cluster(config, refuse_tcp=("worker1", "manager", 2377)), run, step)
-    assert "worker1 cannot reach manager (192.168.60.10) on 2377/tcp: timed out" in str(err.value)
+    assert "worker1 cannot reach manager (192.168.61.10) on 2377/tcp: timed out" in str(err.value)
     assert "2377/tcp (to the manager)" in err.value.hint
     assert ssh.check_ports(config, port_cluster(config), run, step) == "every node reaches every other"
     assert "earlier lab.up" in ssh.check_ports(config, port_cluster(config, drop_udp=("a", "b", 1)), run, step)
