@@ -292,6 +292,9 @@ def _up_failure(config: LabConfig, provider, vg: Vagrant, run: Run, command: str
     except LabError:
         ssh = ""
     full_log = run.log_path.read_text(errors="replace")
+    busy = vagrant_busy(log_tail)
+    if busy:
+        return busy
     # Vagrant brings libvirt machines up in parallel: the node that timed out
     # is one that never printed "Machine booted and ready!".
     unready = [n.name for n in config.nodes if f"==> {n.name}: Machine booted and ready!" not in full_log]
@@ -343,10 +346,25 @@ def destroy(config: LabConfig, run: Run) -> bool:
     try:
         vg.destroy()
     except subprocess.CalledProcessError:
-        raise LabError("vagrant destroy failed", command="vagrant destroy -f",
-                       output="\n".join(run.log_path.read_text(errors="replace").splitlines()[-20:]),
+        tail = "\n".join(run.log_path.read_text(errors="replace").splitlines()[-20:])
+        busy = vagrant_busy(tail)
+        if busy:
+            raise busy from None
+        raise LabError("vagrant destroy failed", command="vagrant destroy -f", output=tail,
                        hint="read the log; remove what is left by hand (docker rm -f, vagrant global-status --prune)") from None
     return True
+
+
+def vagrant_busy(text: str) -> LabError | None:
+    """Vagrant refused because another Vagrant process holds a machine's lock
+    (another lab's lab.up in this folder, or a command still running)."""
+    found = re.search(r"Vagrant can't use the requested machine because it is locked!.*?Name: (\S+)", text, re.S)
+    if not found:
+        return None
+    return LabError(f"another Vagrant command is using machine {found.group(1)} right now, so Vagrant refused",
+                    node=found.group(1), output=text,
+                    hint="wait for it to end (`ps ax | grep [v]agrant` shows it: another lab's lab.up or destroy "
+                         "in this folder), then run the command again; nothing was changed")
 
 
 def describe(config: LabConfig, machines: list[MachineState]) -> list[dict]:

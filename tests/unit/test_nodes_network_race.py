@@ -69,3 +69,23 @@ def test_the_node_that_timed_out_is_named_when_another_nodes_error_comes_last(tm
     error = nodes._up_failure(config, provider, FakeVagrant(), run_with_log(tmp_path, TWO_BLOCKS), "vagrant up")
     assert str(error) == "node manager did not answer SSH within the boot timeout"
     assert error.node == "manager" and "docker logs sshtest-manager" in error.hint and "Port 2203" in error.output
+
+
+LOCKED = """[host]$ vagrant destroy -f
+Vagrant can't use the requested machine because it is locked! This
+means that another Vagrant process is currently reading or modifying
+the machine. Please wait for that Vagrant process to end and try
+again. Details about the machine are shown below:
+
+Name: worker1
+Provider: docker
+"""
+
+
+def test_a_machine_locked_by_another_vagrant_says_wait_and_names_it(tmp_path):
+    config = SimpleNamespace(nodes=[SimpleNamespace(name="manager"), SimpleNamespace(name="worker1")])
+    provider = SimpleNamespace(console_hint=lambda config, node: "")
+    error = nodes._up_failure(config, provider, FakeVagrant(), run_with_log(tmp_path, LOCKED), "vagrant up")
+    assert "another Vagrant command is using machine worker1" in str(error) and error.node == "worker1"
+    assert "wait for it to end" in error.hint
+    assert nodes.vagrant_busy("Timed out while waiting for the machine to boot") is None
