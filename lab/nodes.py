@@ -133,8 +133,8 @@ class Vagrant:
     def ssh_config(self) -> str:
         result = self.command("ssh-config")
         if result.returncode != 0:
-            raise LabError("vagrant ssh-config failed", command="vagrant ssh-config",
-                           output=result.stdout + result.stderr)
+            raise vagrant_busy(result.stdout + result.stderr) or LabError(
+                "vagrant ssh-config failed", command="vagrant ssh-config", output=result.stdout + result.stderr)
         return result.stdout
 
     def destroy(self) -> None:
