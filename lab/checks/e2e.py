@@ -180,7 +180,9 @@ def check_data_survives_a_move(ctx: Context) -> str:
     before = db_task_node(ctx)
     expect(before is not None, "the db task is not running")
     ctx.manager_sh(f"docker node update --availability drain {before}")
-    limit = 120 * ctx.patience
+    # The new node may first have to pull the database image: on emulated VMs
+    # that pull alone took 8 minutes on a quiet host (2026-12-01), past 600 s.
+    limit = 240 * ctx.patience
     try:
         deadline = time.monotonic() + limit
         after = None
