@@ -112,13 +112,13 @@ class ManagerImages(_Step):
         step.detail = f"loaded {len(ManagerImages.wanted())} images"
 
 
-def with_bundle(steps: tuple, needs: dict | None = None) -> tuple | tuple[tuple, dict]:
-    """The cluster steps, with the two offline ones when LAB_BUNDLE is set.
-    With `needs` (what each step waits for), the graph too: apt reads the
-    bundle before docker.io is installed, and the registry waits for its
-    image to be loaded, which waits for what the registry waited for."""
+def with_bundle(steps: tuple, needs: dict) -> tuple[tuple, dict]:
+    """The cluster steps and what each waits for, with the two offline steps
+    when LAB_BUNDLE is set: apt reads the bundle before docker.io is
+    installed, and the registry waits for its image to be loaded, which waits
+    for what the registry waited for."""
     if folder() is None:
-        return steps if needs is None else (steps, needs)
+        return steps, needs
     from .steps import docker as docker_step, registry
     out = []
     for module in steps:
@@ -127,8 +127,6 @@ def with_bundle(steps: tuple, needs: dict | None = None) -> tuple | tuple[tuple,
         if module is registry:
             out.append(ManagerImages)
         out.append(module)
-    if needs is None:
-        return tuple(out)
     graph = dict(needs)
     graph[AptSource] = ()
     graph[docker_step] = tuple(needs.get(docker_step, ())) + (AptSource,)

@@ -133,8 +133,7 @@ def run_jobs(run: Run, jobs: list[Job], at_once: int | None = None) -> None:
             while True:
                 if not errors:
                     for job in jobs:
-                        running = sum(1 for s in state.values() if s == "running")
-                        if running >= limit:
+                        if sum(1 for s in state.values() if s == "running") >= limit:
                             break
                         if state[job.key] == "waiting" and all(state[n] == "done" for n in job.needs):
                             start(job)
@@ -156,11 +155,10 @@ def run_jobs(run: Run, jobs: list[Job], at_once: int | None = None) -> None:
             status = None
         with cond:
             for job in jobs[handed:]:
-                if state[job.key] in ("done", "failed"):
-                    views[job.key].hand_over()
-                elif state[job.key] == "running":
+                if state[job.key] == "running":
                     run._finish(Step(job.key, outcome=FAILED, detail="interrupted", started=started[job.key]))
-            handed = len(jobs)
+                elif state[job.key] in ("done", "failed"):
+                    views[job.key].hand_over()
         raise
     finally:
         if status:
