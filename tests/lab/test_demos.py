@@ -43,21 +43,25 @@ def demo_left(cluster, config, stack):
 
 
 def settled(cluster, config, seconds=180):
-    """Every musicapp service at full replicas and the db task Running, as the
-    manager reports them: after a test that drained a node, tasks may still be
-    on their way (bounded wait). The db's node."""
+    """Every musicapp service at full replicas, exactly as many tasks meant to
+    run as the services ask for, all of them Running, and the db among them,
+    as the manager reports them: after a test that drained a node, tasks may
+    still be on their way (bounded wait), and a task the swarm is restarting
+    waits a while with no task meant to run in its slot. The db's node."""
     m = config.manager.name
     deadline = time.monotonic() + seconds
     while True:
-        replicas = on(cluster, m, f"docker stack services {config.stack_name} --format '{{{{.Replicas}}}}'").split("\n")
-        full = replicas and all(r.split(" ")[0].split("/")[0] == r.split(" ")[0].split("/")[1] != "0" for r in replicas)
-        db = [line.split()[0] for line in on(cluster, m, f"docker service ps --filter desired-state=running "
-                                                         f"--format '{{{{.Node}}}} {{{{.CurrentState}}}}' "
-                                                         f"{config.stack_name}_db").splitlines()
-              if " Running " in f" {line} "]
-        if full and db:
+        replicas = [r.split(" ")[0].split("/") for r in
+                    on(cluster, m, f"docker stack services {config.stack_name} --format '{{{{.Replicas}}}}'").split()]
+        full = bool(replicas) and all(up == want != "0" for up, want in replicas)
+        tasks = [line.split() for line in on(cluster, m, f"docker stack ps --filter desired-state=running "
+                                                        f"--format '{{{{.Name}}}} {{{{.Node}}}} {{{{.CurrentState}}}}' "
+                                                        f"{config.stack_name}").splitlines()]
+        running = [t for t in tasks if t[2] == "Running"]
+        db = [node for name, node, *_ in running if name.startswith(f"{config.stack_name}_db.")]
+        if full and db and len(tasks) == len(running) == sum(int(want) for _, want in replicas):
             return db[0]
-        assert time.monotonic() < deadline, f"musicapp not settled within {seconds}s: {replicas}, db on {db}"
+        assert time.monotonic() < deadline, f"musicapp not settled within {seconds}s: {replicas}, tasks {tasks}"
         time.sleep(2)
 
 
