@@ -89,3 +89,28 @@ def test_mem_available_is_read_from_meminfo(tmp_path):
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:    8388608 kB\n")
     assert host.mem_available_mib(meminfo) == 8192
+
+
+def test_vagrant_plugins_are_read_from_vagrants_own_records(tmp_path, monkeypatch):
+    """The user's plugins.json, the system's plugins.d: no Ruby run for them;
+    `vagrant plugin list` only when no record names the plugin."""
+    user, system = tmp_path / "home", tmp_path / "system"
+    (user).mkdir()
+    (system / "plugins.d").mkdir(parents=True)
+    (user / "plugins.json").write_text('{"version": "1", "installed": {"vagrant-mine": {"gem_version": ""}}}')
+    (system / "plugins.json").write_text('{"version": "1", "installed": {}}')
+    (system / "plugins.d" / "vagrant-libvirt.json").write_text('{"vagrant-libvirt": {"gem_version": ""}}')
+    (system / "plugins.d" / "broken.json").write_text("{not json")
+    monkeypatch.setenv("VAGRANT_HOME", str(user))
+    monkeypatch.setattr(host, "SYSTEM_PLUGIN_DIRS", (system,))
+    monkeypatch.setattr(host.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    listed = []
+
+    def vagrant_plugin_list(args, **kwargs):
+        listed.append(args)
+        return type("Done", (), {"stdout": "vagrant-listed (1.0, global)\n"})()
+    monkeypatch.setattr(host.subprocess, "run", vagrant_plugin_list)
+    assert host.plugin_installed("vagrant-libvirt") and host.plugin_installed("vagrant-mine")
+    assert listed == []
+    assert host.plugin_installed("vagrant-listed") and not host.plugin_installed("vagrant-absent")
+    assert listed == [["vagrant", "plugin", "list"]] * 2
