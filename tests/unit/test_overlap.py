@@ -164,8 +164,15 @@ def test_ctrl_c_tells_what_finished_and_records_the_running_job_as_failed(tmp_pa
     gate = threading.Event()
     jobs = [overlap.Job("a", stepping("a", log)),
             overlap.Job("long", stepping("long", log, gate=gate), ("a",))]
-    timer = threading.Timer(0.5, _thread.interrupt_main)
-    timer.start()
+
+    def ctrl_c_once_long_runs():
+        # Not after a fixed delay: on a loaded CI host "a" may not be done by then.
+        deadline = time.monotonic() + 10
+        while not any(e[:2] == ("start", "long") for e in log) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        _thread.interrupt_main()
+    threading.Thread(target=ctrl_c_once_long_runs, daemon=True).start()
     try:
         with pytest.raises(KeyboardInterrupt):
             overlap.run_jobs(run, jobs)
