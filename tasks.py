@@ -87,11 +87,12 @@ def report(c, config=None):
     commands.report(_config(config))
 
 
-@task(help={"cold": "cold runs (each removes every cache first)", "runs": "runs of each other cycle"})
-def bench(c, cold=1, runs=3):
+@task(help={"cold": "cold runs (each removes every cache first)", "runs": "runs of each other cycle",
+            "cached": "cold runs with the host image cache kept (default: --runs)"})
+def bench(c, cold=1, runs=3, cached=None):
     """Measure cold, warm and no-op lab.up, lab.check and memory; write docs/benchmarks.md."""
     from lab.bench import bench as run_bench
-    print(run_bench(int(cold), int(runs)))
+    print(run_bench(int(cold), int(runs), cached_runs=None if cached is None else int(cached)))
 
 
 @task(help={"config": CONFIG_HELP, "rates": "requests per second to step through, comma-separated",

@@ -185,7 +185,10 @@ def figures_table(now: dict[str, str], before: dict[str, str]) -> list[str]:
     return lines
 
 
-def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchmarks.md") -> str:
+def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchmarks.md",
+          cached_runs: int | None = None) -> str:
+    """`cached_runs`: cold runs with the host's image cache kept (default `runs`:
+    each is minutes long)."""
     rows: dict[str, list[float]] = {}
     steps_of: dict[str, list[dict]] = {}
     peaks: list[float] = []
@@ -207,13 +210,14 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
     # A base time measured earlier on this host may be given instead (the
     # debootstrap alone takes minutes when the host is busy).
     given = os.environ.get("LAB_BENCH_BASE_SECONDS")
-    base = float(given) if given else base_seconds()
-    print(f"base (debootstrap + import, apart): {base:.1f}s", flush=True)
+    base = float(given) if given else base_seconds() if cold_runs else 0.0
+    if cold_runs:
+        print(f"base (debootstrap + import, apart): {base:.1f}s", flush=True)
     for _ in range(cold_runs):
         invoke("lab.destroy")
         forget_caches(node_image=True)
         record("cold_measured", ("lab.up",))
-    for _ in range(runs):
+    for _ in range(runs if cached_runs is None else cached_runs):
         invoke("lab.destroy")
         forget_caches(node_image=False)
         record("cold_cached", ("lab.up",))
@@ -230,10 +234,13 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
     for _ in range(runs):
         invoke("lab.down")
         record("resume", ("lab.up",))
-    peak = max(peaks) - baseline
-    rows["cold"] = [v + base for v in rows["cold_measured"]]
+    peak = max(peaks, default=baseline) - baseline
+    rows["cold"] = [v + base for v in rows.get("cold_measured", [])]
 
-    now = {key: f"{summary(rows[key])} s" for key in ("cold", "cold_cached", "warm", "resume", "noop", "check")}
+    # A figure with no run this time (--cold 0, --runs 0) is left out: the
+    # table then shows "-" beside the previous bench's value.
+    now = {key: f"{summary(rows[key])} s" for key in ("cold", "cold_cached", "warm", "resume", "noop", "check")
+           if rows.get(key)}
     now.update({f"size_{name}": f"{mb:.0f} MB" for name, mb in sizes.items()})
     existing = out.read_text() if out.exists() else ""
     before = previous_figures(existing)
@@ -242,8 +249,8 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
         BEGIN,
         "# Benchmarks (docker provider)",
         "",
-        f"Measured {date} on {machine()} by `invoke lab.bench` ({cold_runs} cold run(s), {runs} of "
-        "each other figure; seconds are wall time of the whole command, min / median where several runs).",
+        f"Measured {date} on {machine()} by `invoke lab.bench` ({cold_runs} cold run(s), "
+        f"{len(rows.get('cold_cached', []))} with the image cache kept, {runs} of each other figure; seconds are wall time of the whole command, min / median where several runs).",
         "",
         f"The host was shared while it ran: load average {min(loads):.1f}-{max(loads):.1f} after the "
         f"commands (2 cores); other labs running: {', '.join(sorted(others)) or 'none'}. On a quiet host "
@@ -252,7 +259,7 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
         *figures_table(now, before),
         "",
         f"\"Cold from nothing\" is the cold `lab.up` measured with this lab's node image and caches removed "
-        f"({summary(rows['cold_measured'])} s) plus the Debian base's debootstrap and import, measured apart "
+        f"({summary(rows.get('cold_measured', []))} s) plus the Debian base's debootstrap and import, measured apart "
         f"({base:.1f} s): the base and the slim base are shared by every lab on the host, so the bench "
         "does not remove them.",
         "",

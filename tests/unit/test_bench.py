@@ -26,3 +26,28 @@ def test_every_figure_has_its_target_and_both_earlier_values():
     warm = next(line for line in table if line.startswith("| warm"))
     assert warm.split(" | ")[1:] == ["<= 40 s", "38.0 s", "89.0 s", "89 s |"]
     assert len(table) == 2 + len(bench.FIGURES)
+
+
+def test_a_bench_without_cold_runs_writes_what_it_measured(tmp_path, monkeypatch):
+    """--cold 0 (the base's debootstrap not measured either), one run of the
+    rest: the table has those figures and "-" for the cold ones."""
+    commands = []
+
+    def fake_invoke(*args):
+        commands.append(args)
+        return 12.5, [{"name": "nodes", "outcome": "ok", "seconds": 1.0}], 100.0
+    monkeypatch.setattr(bench, "invoke", fake_invoke)
+    monkeypatch.setattr(bench, "base_seconds", lambda: pytest.fail("the base is measured only for a cold run"))
+    monkeypatch.setattr(bench, "forget_caches", lambda node_image: commands.append(("forget", node_image)))
+    for name, value in (("used_mb", lambda: 50.0), ("image_sizes", lambda: {"database": 146.0}),
+                        ("api_throughput", lambda: "n/a"), ("other_labs", lambda: [])):
+        monkeypatch.setattr(bench, name, value)
+    monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+    out = tmp_path / "benchmarks.md"
+    text = bench.bench(cold_runs=0, runs=1, out=out, cached_runs=0)
+    assert ("forget", True) not in commands and ("forget", False) not in commands
+    assert commands.count(("lab.up",)) == 3  # warm, no-op, resume
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in text.splitlines() if line.startswith("| ")}
+    assert rows["| warm `lab.up` (`lab.destroy`, caches kept)"][2] == "12.5 s"
+    assert rows["| cold `lab.up` from nothing (no cache at all)"][2] == "-"
+    assert out.read_text().startswith(bench.BEGIN)
