@@ -2,6 +2,7 @@
 records reach the run in the list's order all the same."""
 import io
 import json
+import signal
 import threading
 import time
 
@@ -172,12 +173,17 @@ def test_ctrl_c_tells_what_finished_and_records_the_running_job_as_failed(tmp_pa
             time.sleep(0.01)
         time.sleep(0.1)
         _thread.interrupt_main()
+    # A shell that starts the tests in the background (CI, nohup ... &) leaves
+    # SIGINT ignored, and interrupt_main then does nothing: Python's own
+    # handler, as in a terminal, for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=ctrl_c_once_long_runs, daemon=True).start()
     try:
         with pytest.raises(KeyboardInterrupt):
             overlap.run_jobs(run, jobs)
     finally:
         gate.set()
+        signal.signal(signal.SIGINT, previous)
     run.finish("interrupted")
     lines = [json.loads(l) for l in (run.dir / "steps.jsonl").read_text().splitlines()]
     assert [(l["name"], l["outcome"]) for l in lines] == [("a", "changed"), ("long", "failed")]
