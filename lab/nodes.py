@@ -193,8 +193,8 @@ def kept_cluster(config: LabConfig) -> Cluster | None:
     return Cluster(config, settings)
 
 
-def fresh_cluster(config: LabConfig, vg: Vagrant) -> Cluster:
-    text = vg.ssh_config()
+def fresh_cluster(config: LabConfig, vg: Vagrant, provider=None) -> Cluster:
+    text = provider.ssh_config(config, vg) if provider else vg.ssh_config()
     settings = parse_ssh_config(text)
     missing = [n.name for n in config.nodes if n.name not in settings]
     if missing:
@@ -232,7 +232,7 @@ def up(config: LabConfig, provider, run: Run, step, env: dict | None = None) -> 
         return kept
     prepare_host_dirs(config)
     vg = Vagrant(config, run, env)
-    before = {m.name: m.state for m in vg.status()}
+    before = {m.name: m.state for m in provider.machine_states(config, vg)}
     provider.check_resources(config, [name for name, state in before.items() if state != "running"])
     command = f"vagrant up --provider={provider.name}"
     run.show_command("host", command)
@@ -248,7 +248,7 @@ def up(config: LabConfig, provider, run: Run, step, env: dict | None = None) -> 
                 continue
             raise _up_failure(config, provider, vg, run, command) from None
     step.changed("nodes started")
-    cluster = fresh_cluster(config, vg)
+    cluster = fresh_cluster(config, vg, provider)
     # A machine made just now has host keys of its own: the lab meets it anew.
     made = [name for name, state in before.items() if state in ("not_created", "not created")]
     hostkeys.forget(known_hosts(config), [entry_name_of(cluster, name) for name in made])
@@ -343,6 +343,12 @@ def destroy(config: LabConfig, run: Run) -> bool:
         # may not even be usable on this host.
         return False
     run.show_command("host", "vagrant destroy -f")
+    # A machine not created (one node removed by hand, or never made) is
+    # looked up with Vagrant's default provider, which may not be usable here
+    # (libvirt without libvirtd): the lab's machines all have the same one.
+    providers_used = {m.provider for m in created if m.provider}
+    if len(providers_used) == 1:
+        vg = Vagrant(config, run, {"VAGRANT_DEFAULT_PROVIDER": providers_used.pop()})
     try:
         vg.destroy()
     except subprocess.CalledProcessError:

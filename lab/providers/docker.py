@@ -3,6 +3,7 @@ engine of their own in each; works wherever a Docker engine does."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -39,6 +40,28 @@ class DockerProvider(VagrantProvider):
             image = images.build_node_image(docker.from_env(), config.name,
                                             config.root / "provision" / "node", run, step)
         return {"LAB_NODE_IMAGE": image}
+
+    # `vagrant status` and `vagrant ssh-config` each start Ruby and Vagrant
+    # (3.5-4 s here, twice in every lab.up that starts nodes); the containers
+    # and Vagrant's machine folders hold the same answers. Anything unusual
+    # (a machine folder without its key, a container without its SSH port)
+    # is left to Vagrant.
+    def machine_states(self, config: LabConfig, vg: nodes.Vagrant) -> list[nodes.MachineState]:
+        found = inspect_machines(config)
+        return [nodes.MachineState(n.name, found[n.name][0] if n.name in found else "not_created", self.name)
+                for n in config.nodes]
+
+    def ssh_config(self, config: LabConfig, vg: nodes.Vagrant) -> str:
+        found = inspect_machines(config)
+        dotfile = nodes.vagrant_dotfile(config)
+        blocks = []
+        for n in config.nodes:
+            key = dotfile / "machines" / n.name / "docker" / "private_key"
+            state, port = found.get(n.name, ("not_created", None))
+            if state != "running" or port is None or not key.is_file():
+                return vg.ssh_config()
+            blocks.append(ssh_config_block(n.name, port, key))
+        return "".join(blocks)
 
     def resume(self, config: LabConfig, kept: nodes.Cluster, run: Run, step) -> bool:
         # Stopped node containers keep their networks, ports and keys: one
@@ -170,6 +193,40 @@ def machine_id(dotfile: Path, node: str) -> str | None:
     (.vagrant-<name>): see nodes.vagrant_dotfile."""
     path = dotfile / "machines" / node / "docker" / "id"
     return path.read_text().strip() if path.is_file() else None
+
+
+def inspect_machines(config: LabConfig) -> dict[str, tuple[str, int | None]]:
+    """node -> (Vagrant's state name, host port of its SSH) for every node whose
+    machine folder names a container that exists; one `docker inspect`."""
+    dotfile = nodes.vagrant_dotfile(config)
+    ids = {n.name: machine_id(dotfile, n.name) for n in config.nodes}
+    known = [i for i in ids.values() if i]
+    if not known:
+        return {}
+    # Missing containers are left out of the output (and make the exit code 1).
+    out = subprocess.run(["docker", "inspect", "--format",
+                          "{{.Id}} {{.State.Running}} {{json .NetworkSettings.Ports}}", *known],
+                         capture_output=True, text=True)
+    by_id = {}
+    for line in out.stdout.splitlines():
+        cid, running, ports = line.split(" ", 2)
+        by_id[cid] = ("running" if running == "true" else "stopped", ssh_port(json.loads(ports) or {}))
+    return {name: by_id[cid] for name, cid in ids.items() if cid in by_id}
+
+
+def ssh_port(ports: dict) -> int | None:
+    """The 127.0.0.1 port Docker publishes the node's sshd on."""
+    for binding in ports.get("22/tcp") or []:
+        if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
+            return int(binding["HostPort"])
+    return None
+
+
+def ssh_config_block(node: str, port: int, key: Path) -> str:
+    """One Host block, as `vagrant ssh-config` writes it for a docker machine."""
+    return (f"Host {node}\n  HostName 127.0.0.1\n  User vagrant\n  Port {port}\n"
+            "  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n  PasswordAuthentication no\n"
+            f"  IdentityFile {key}\n  IdentitiesOnly yes\n  LogLevel FATAL\n\n")
 
 
 def container_home(container) -> Path | None:

@@ -41,6 +41,14 @@ class VagrantProvider:
         with run.step(f"nodes: vagrant up ({len(config.nodes)} nodes)") as step:
             return nodes.up(config, self, run, step, getattr(self, "env", {}))
 
+    def machine_states(self, config: LabConfig, vg: nodes.Vagrant) -> list[nodes.MachineState]:
+        """Each machine's state for lab.up (Vagrant's own answer: `vagrant status`)."""
+        return vg.status()
+
+    def ssh_config(self, config: LabConfig, vg: nodes.Vagrant) -> str:
+        """How to reach every node, as `vagrant ssh-config` prints it."""
+        return vg.ssh_config()
+
     def resume(self, config: LabConfig, kept: nodes.Cluster, run: Run, step) -> bool:
         """Bring stopped nodes back faster than `vagrant up` would; False leaves it to vagrant up."""
         return False
@@ -49,7 +57,7 @@ class VagrantProvider:
         vg = nodes.Vagrant(config, run, getattr(self, "env", None) or self.node_env(config))
         run.show_command("host", f"vagrant up {node}")
         vg.up(self.name, node)
-        return nodes.fresh_cluster(config, vg)
+        return nodes.fresh_cluster(config, vg, self)
 
     def node_env(self, config: LabConfig) -> dict[str, str]:
         """The Vagrantfile's environment for a node started outside lab.up."""

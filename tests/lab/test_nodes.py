@@ -1,6 +1,8 @@
 """Four real nodes, reached over SSH as Vagrant left them."""
 import pytest
 
+from lab import nodes, providers
+
 from .conftest import on
 
 pytestmark = pytest.mark.slow
@@ -33,3 +35,15 @@ def test_each_node_reaches_the_other_three_on_the_lab_network(cluster, config):
 def test_each_node_has_its_own_machine_id(cluster, config):
     ids = {on(cluster, n.name, "cat /etc/machine-id") for n in config.nodes}
     assert len(ids) == len(config.nodes)
+
+
+def test_the_docker_provider_answers_as_vagrant_does(cluster, config):
+    """lab.up reads the machines' states and SSH settings from Docker and
+    Vagrant's machine folders instead of starting Vagrant twice: the same
+    answers as `vagrant status` and `vagrant ssh-config`."""
+    if providers.recorded(config).get("provider") != "docker":
+        pytest.skip("the docker provider's shortcut")
+    vg, docker_provider = nodes.Vagrant(config), providers.get("docker")
+    assert [(m.name, m.state) for m in docker_provider.machine_states(config, vg)] == \
+        [(m.name, m.state) for m in vg.status()] == [(n.name, "running") for n in config.nodes]
+    assert docker_provider.ssh_config(config, vg) == vg.ssh_config()

@@ -274,3 +274,43 @@ def test_destroy_takes_out_only_the_daemon_json_keys_the_lab_added(tmp_path, mon
     assert '"other:5000"' in writes["manager"] and '"log-driver": "json-file"' in writes["manager"]
     assert config.registry not in writes["manager"] and "10.0.0.53" not in writes["manager"]
     assert writes["worker1"].startswith("rm -f /etc/docker/daemon.json") and "systemctl restart docker" in writes["worker1"]
+
+
+def test_docker_machines_read_from_docker_and_vagrants_folders(tmp_path, monkeypatch):
+    """States and SSH settings without Vagrant: a machine folder with no
+    container is not created; a stopped node or one with no key leaves the
+    SSH settings to `vagrant ssh-config`."""
+    config = lab("docker")
+    dotfile = tmp_path / ".vagrant"
+    monkeypatch.setattr(docker.nodes, "vagrant_dotfile", lambda c: dotfile)
+    ports = {"22/tcp": [{"HostIp": "127.0.0.1", "HostPort": "2200"}], "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8000"}]}
+    containers = {"id-manager": ("true", ports), "id-worker1": ("false", {}),
+                  "id-worker2": ("true", {"22/tcp": [{"HostIp": "127.0.0.1", "HostPort": "2201"}]})}
+    for n in config.nodes[:4]:
+        (dotfile / "machines" / n.name / "docker").mkdir(parents=True)
+        (dotfile / "machines" / n.name / "docker" / "id").write_text(f"id-{n.name}\n")
+        (dotfile / "machines" / n.name / "docker" / "private_key").write_text("key")
+    asked = []
+
+    def docker_inspect(argv, **kwargs):
+        asked.append(argv)
+        out = "".join(f"{cid} {containers[cid][0]} {json.dumps(containers[cid][1])}\n"
+                      for cid in argv[4:] if cid in containers)
+        return type("Done", (), {"stdout": out, "returncode": 1})()
+    monkeypatch.setattr(docker.subprocess, "run", docker_inspect)
+
+    class Vagrant:
+        def ssh_config(self):
+            return "from vagrant"
+    states = docker.PROVIDER.machine_states(config, Vagrant())
+    assert [(m.name, m.state) for m in states] == [("manager", "running"), ("worker1", "stopped"),
+                                                  ("worker2", "running"), ("worker3", "not_created")]
+    assert len(asked) == 1  # one docker inspect for every node
+    assert docker.PROVIDER.ssh_config(config, Vagrant()) == "from vagrant"  # worker1 stopped
+    containers["id-worker1"] = containers["id-worker3"] = ("true", ports)
+    (dotfile / "machines" / "worker3" / "docker" / "private_key").unlink()
+    assert docker.PROVIDER.ssh_config(config, Vagrant()) == "from vagrant"  # no key for worker3
+    (dotfile / "machines" / "worker3" / "docker" / "private_key").write_text("key")
+    settings = docker.nodes.parse_ssh_config(docker.PROVIDER.ssh_config(config, Vagrant()))
+    assert settings["worker2"].port == 2201 and settings["manager"].port == 2200
+    assert settings["worker3"].identity == str(dotfile / "machines" / "worker3" / "docker" / "private_key")
