@@ -83,15 +83,19 @@ def invoke(*args: str) -> tuple[float, list[dict], float]:
 
 
 def image_sizes() -> dict[str, float]:
-    """MB of each app image as the manager's engine holds it."""
-    out = subprocess.run([sys.executable, "-m", "invoke", "lab.ssh", "manager", "-c",
-                          "docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}'"],
-                         cwd=ROOT, capture_output=True, text=True).stdout
-    sizes = {}
-    for line in out.splitlines():
-        name, _, size = line.partition(" ")
-        if ":4000/" in name and name.endswith(":latest"):
-            sizes[name.split(":4000/")[1].removesuffix(":latest")] = megabytes(size)
+    """MB of each app image as the nodes' engines hold it: after a warm
+    lab.up the manager built nothing (the registry had every image), and each
+    image is only on the nodes that run it."""
+    sizes: dict[str, float] = {}
+    for node in load(config_path()).nodes:
+        out = subprocess.run([sys.executable, "-m", "invoke", "lab.ssh", node.name, "-c",
+                              "docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}'"],
+                             cwd=ROOT, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            name, _, size = line.partition(" ")
+            # Swarm pulls by digest: on the workers the tag reads <none>.
+            if ":4000/" in name and name.rsplit(":", 1)[1] in ("latest", "<none>"):
+                sizes[name.split(":4000/")[1].rsplit(":", 1)[0]] = megabytes(size)
     return sizes
 
 
@@ -252,9 +256,8 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
         f"Measured {date} on {machine()} by `invoke lab.bench` ({cold_runs} cold run(s), "
         f"{len(rows.get('cold_cached', []))} with the image cache kept, {runs} of each other figure; seconds are wall time of the whole command, min / median where several runs).",
         "",
-        f"The host was shared while it ran: load average {min(loads):.1f}-{max(loads):.1f} after the "
-        f"commands (2 cores); other labs running: {', '.join(sorted(others)) or 'none'}. On a quiet host "
-        "the figures are lower.",
+        f"Load average {min(loads):.1f}-{max(loads):.1f} after the commands ({os.cpu_count()} cores; the "
+        f"lab's own work included); other labs running: {', '.join(sorted(others)) or 'none'}.",
         "",
         *figures_table(now, before),
         "",
