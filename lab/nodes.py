@@ -193,8 +193,8 @@ def kept_cluster(config: LabConfig) -> Cluster | None:
     return Cluster(config, settings)
 
 
-def fresh_cluster(config: LabConfig, vg: Vagrant, provider=None) -> Cluster:
-    text = provider.ssh_config(config, vg) if provider else vg.ssh_config()
+def fresh_cluster(config: LabConfig, vg: Vagrant, provider) -> Cluster:
+    text = provider.ssh_config(config, vg)
     settings = parse_ssh_config(text)
     missing = [n.name for n in config.nodes if n.name not in settings]
     if missing:

@@ -20,17 +20,6 @@ from .runlog import Run
 BOOT_SECONDS = 90
 
 
-def container_states(config: LabConfig) -> dict[str, bool] | None:
-    """node name -> running, or None when a node container does not exist."""
-    names = [f"{config.name}-{n.name}" for n in config.nodes]
-    out = subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}", *names],
-                         capture_output=True, text=True)
-    states = out.stdout.split()
-    if out.returncode != 0 or len(states) != len(names):
-        return None
-    return {n.name: s == "true" for n, s in zip(config.nodes, states)}
-
-
 def booted(conn) -> bool:
     """SSH answers and systemd is done starting units (the Docker engine among them)."""
     try:
@@ -40,13 +29,13 @@ def booted(conn) -> bool:
     return out.stdout.strip() in ("running", "degraded")
 
 
-def start_stopped(config: LabConfig, cluster, run: Run, step) -> bool:
-    """Start every stopped node container at once; True when all of them then
-    answer on their kept SSH settings and have booted (False: use vagrant up)."""
+def start_stopped(config: LabConfig, cluster, run: Run, step, states: dict[str, bool]) -> bool:
+    """Start every stopped node container at once (`states`: node -> running,
+    for every node); True when all of them then answer on their kept SSH
+    settings and have booted (False: use vagrant up)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    states = container_states(config)
-    if states is None:
+    if set(states) != {n.name for n in config.nodes}:
         return False
     stopped = [name for name, running in states.items() if not running]
     if not stopped:

@@ -66,7 +66,9 @@ class DockerProvider(VagrantProvider):
     def resume(self, config: LabConfig, kept: nodes.Cluster, run: Run, step) -> bool:
         # Stopped node containers keep their networks, ports and keys: one
         # `docker start` of all of them does what vagrant up does, in seconds.
-        return resume.start_stopped(config, kept, run, step)
+        found = inspect_machines(config)
+        return resume.start_stopped(config, kept, run, step,
+                                    {name: state == "running" for name, (state, _) in found.items()})
 
     def owned_ports(self, config: LabConfig) -> set[int]:
         """Host ports already held by this lab's own manager (a re-run is fine)."""

@@ -62,11 +62,11 @@ def test_the_kept_ssh_config_survives_a_crash_mid_write(config, monkeypatch):
     crash_on_fsync(monkeypatch)
     changed = SSH_CONFIG.replace("Port 2200", "Port 2299")
     with pytest.raises(OSError, match="disk gone"):
-        nodes.fresh_cluster(config, SimpleNamespace(ssh_config=lambda: changed))
+        nodes.fresh_cluster(config, None, SimpleNamespace(ssh_config=lambda config, vg: changed))
     assert path.read_text() == SSH_CONFIG
     assert leftovers(path.parent) == []
     monkeypatch.undo()
-    nodes.fresh_cluster(config, SimpleNamespace(ssh_config=lambda: changed)).close()
+    nodes.fresh_cluster(config, None, SimpleNamespace(ssh_config=lambda config, vg: changed)).close()
     assert path.read_text() == changed
 
 
