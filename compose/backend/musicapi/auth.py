@@ -61,11 +61,13 @@ _dummy_lock = threading.Lock()
 def dummy_hash(rounds):
     """A hash of a random password at the given cost; made once per cost and
     process (create_app makes it at start, so that the first unknown username
-    does not pay for making it, which would tell)."""
+    does not pay for making it, which would tell). The password is hex: raw
+    random bytes hold a NUL one time in sixteen, which bcrypt refuses, and the
+    backend then failed to start."""
     with _dummy_lock:
         if rounds not in _dummy_hashes:
             salt = bcrypt.gensalt(rounds=rounds)
-            _dummy_hashes[rounds] = bcrypt.hashpw(secrets.token_bytes(16), salt).decode("ascii")
+            _dummy_hashes[rounds] = bcrypt.hashpw(secrets.token_hex(16).encode("ascii"), salt).decode("ascii")
         return _dummy_hashes[rounds]
 
 
