@@ -83,20 +83,23 @@ def inputs(files: dict[str, Path | bytes], dockerfile: str, build_args: dict[str
 
 def build(ctx: Context, node: str, image: str, files: dict[str, Path | bytes], *,
           dockerfile: str = "Dockerfile", build_args: dict[str, str] | None = None,
-          what: str | None = None, keep_on_host: bool = True) -> bool:
-    """Build `image` on `node` unless it exists with the same inputs. True if
-    the node's engine got a new image (built, or loaded from the host's copy).
+          what: str | None = None, keep_on_host: bool = True) -> str:
+    """Build `image` on `node` unless it exists with the same inputs. How the
+    node's engine got a new image ("built", or "loaded" from the host's
+    copy); "" when it had it already.
 
-    keep_on_host: a built image is saved on the host (.lab/cache/images) and
-    loaded into the next new node that needs the same inputs, instead of being
-    built again (registry:2 on every new manager). Images the lab pushes to its
+    keep_on_host: a built image is saved on the host (.lab/cache/images), with
+    the base it was built from, and loaded into the next new node that needs
+    the same inputs instead of being built again (registry:2 on every new
+    manager); the node then has the base too. Images the lab pushes to its
     registry have the registry's own cache instead."""
     tar, args, wanted = inputs(files, dockerfile, build_args)
     if label_of(ctx, node, image) == wanted:
-        return False
-    kept = ctx.state_dir / "cache" / "images" / f"{wanted}.tar"
+        return ""
+    kept = kept_path(ctx, wanted)
     if keep_on_host and load_kept(ctx, node, image, kept, wanted):
-        return True
+        return "loaded"
+    ensure_base(ctx, node)
     flags = " ".join(f"--build-arg {k}={v}" for k, v in sorted(args.items()))
     command = f"DOCKER_BUILDKIT=0 docker build -q --label {INPUTS_LABEL}={wanted} {flags} -f {dockerfile} -t {image} -"
     ctx.run.show_command(node, f"docker build -t {image} .")
@@ -108,19 +111,48 @@ def build(ctx: Context, node: str, image: str, files: dict[str, Path | bytes], *
         raise
     if keep_on_host:
         save_on_host(ctx, node, image, kept)
-    return True
+    return "built"
+
+
+# Where a node sees the host's .lab/cache/images, when it does (the docker
+# provider's node containers mount it read-only; a VM or a server does not).
+NODE_KEPT_DIR = "/var/cache/lab-images"
+
+
+def kept_path(ctx: Context, wanted: str) -> Path:
+    """The host's saved copy of an image with these inputs ("+base": the copy
+    holds the base too; copies from before it are not used)."""
+    return ctx.state_dir / "cache" / "images" / f"{wanted}+base.tar"
+
+
+def load_command(node_sees: str | None, host_size: int) -> str:
+    """`docker load` from the node's own view of the copy when it sees the same
+    file (no stream over SSH), else from standard input."""
+    if node_sees is not None and node_sees.strip() == str(host_size):
+        return f"docker load -i {NODE_KEPT_DIR}/{{name}}"
+    return "docker load"
 
 
 def load_kept(ctx: Context, node: str, image: str, kept: Path, wanted: str) -> bool:
-    """Load the host's saved copy of `image` into the node; False when there is none
-    or it does not carry the wanted inputs (then the image is built)."""
+    """Load the host's saved copy of `image` (and of its base) into the node;
+    False when there is none or it does not carry the wanted inputs (then the
+    image is built)."""
     if not kept.exists():
         return False
     ctx.run.show_command(node, f"docker build -t {image} .")
     ctx.run.log(f"{image}: loading the copy saved on the host ({kept}) instead of building it again")
-    with kept.open("rb") as stream:
-        loaded = ctx.sh(node, "docker load", in_stream=stream, teach=False, check=False, timeout=600)
+    seen = ctx.sh(node, f"stat -c %s {NODE_KEPT_DIR}/{kept.name}", check=False, teach=False)
+    command = load_command(seen.out if seen.ok else None, kept.stat().st_size).format(name=kept.name)
+    if command.startswith("docker load -i"):
+        loaded = ctx.sh(node, command, teach=False, check=False, timeout=600)
+    else:
+        with kept.open("rb") as stream:
+            loaded = ctx.sh(node, command, in_stream=stream, teach=False, check=False, timeout=600)
     if loaded.ok and label_of(ctx, node, image) == wanted:
+        # The base came in the same copy: tagged as the Dockerfiles (and a
+        # trainee's docker build) name it, unless the node has it already.
+        if label_of(ctx, node, BASE_IMAGE) is None:
+            ctx.sh(node, f"docker tag {SLIM_IMAGE} {BASE_IMAGE}", teach=False, check=False)
         return True
     ctx.run.log(f"the saved copy of {image} did not load ({loaded.stdout[-500:]}); building it instead")
     kept.unlink(missing_ok=True)
@@ -128,8 +160,10 @@ def load_kept(ctx: Context, node: str, image: str, kept: Path, wanted: str) -> b
 
 
 def save_on_host(ctx: Context, node: str, image: str, kept: Path) -> None:
-    """`docker save` on the node, streamed into a file on the host. Best effort:
-    without the copy the next new node builds the image, as before."""
+    """`docker save` of the image and its base on the node, streamed into a
+    file on the host (the two share their base layers: about the size of the
+    image alone). Best effort: without the copy the next new node builds the
+    image, as before."""
     kept.parent.mkdir(parents=True, exist_ok=True)
     partial = kept.with_suffix(".partial")
     conn = ctx.cluster[node]
@@ -137,7 +171,7 @@ def save_on_host(ctx: Context, node: str, image: str, kept: Path) -> None:
         conn.open()
         channel = conn.client.get_transport().open_session(timeout=30)
         channel.settimeout(600)
-        channel.exec_command(f"sudo docker save {image}")
+        channel.exec_command(f"sudo docker save {image} {SLIM_IMAGE}")
         with partial.open("wb") as out:
             while chunk := channel.recv(1 << 20):
                 out.write(chunk)
@@ -148,7 +182,7 @@ def save_on_host(ctx: Context, node: str, image: str, kept: Path) -> None:
         partial.unlink(missing_ok=True)
         return
     if code != 0:
-        ctx.run.log(f"docker save {image} on {node} failed (exit {code})")
+        ctx.run.log(f"docker save {image} {SLIM_IMAGE} on {node} failed (exit {code})")
         partial.unlink(missing_ok=True)
         return
     # Copies of earlier inputs of the same image are of no use any more

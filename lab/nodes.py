@@ -209,6 +209,7 @@ def prepare_host_dirs(config: LabConfig) -> None:
     root = state_dir(config)
     (root / "cache" / "apt").mkdir(parents=True, exist_ok=True)
     (root / "cache" / "registry").mkdir(parents=True, exist_ok=True)
+    (root / "cache" / "images").mkdir(parents=True, exist_ok=True)
     (root / "shared" / config.export_path.lstrip("/")).mkdir(parents=True, exist_ok=True)
     console_log(config, config.manager.name).parent.mkdir(parents=True, exist_ok=True)
 

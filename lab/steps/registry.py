@@ -101,12 +101,16 @@ def port_holder(ctx: Context) -> str | None:
     return out
 
 
-def ensure_image(ctx: Context) -> bool:
+def ensure_image(ctx: Context) -> str:
     """registry:2 in the manager's engine. Nothing can be pulled here: the lab
-    builds it from Debian's docker-registry (without its htpasswd auth)."""
+    builds it from Debian's docker-registry (without its htpasswd auth), or
+    loads the copy it saved on the host. How it came: "built", "loaded", ""."""
     m = ctx.config.manager.name
+    made = build(ctx, m, IMAGE, tree(ctx.config.root / "provision" / "registry"), what="registry")
+    # The base stays on the manager for the images and a trainee's docker build;
+    # the host's saved copy of registry:2 usually brought it already.
     ensure_base(ctx, m)
-    return build(ctx, m, IMAGE, tree(ctx.config.root / "provision" / "registry"), what="registry")
+    return made
 
 
 def apply(ctx: Context, step, missing) -> None:
@@ -125,7 +129,8 @@ def apply(ctx: Context, step, missing) -> None:
                            hint=f"stop what listens there on {m}, or set registry_port in lab.yaml")
         ctx.manager_sh(run_command(ctx))
     wait_catalog(ctx)
-    step.detail = ("image built; " if built else "") + "container started"
+    step.detail = {"built": "image built; ", "loaded": "image loaded from the host's copy; "}.get(built, "") \
+        + "container started"
 
 
 def ensure_volume(ctx: Context) -> None:

@@ -3,6 +3,7 @@ replicas, and the app answering through 127.0.0.1 as a browser would."""
 import json
 import secrets
 import shlex
+import tarfile
 import urllib.request
 
 import pytest
@@ -203,6 +204,17 @@ def test_a_warm_lab_up_after_destroy_builds_and_pushes_nothing(cluster, config, 
     # The manager's engine is new: a build would have left its image there.
     built = on(cluster, config.manager.name, "docker images --format '{{.Repository}}'").split()
     assert not [r for r in built if r.split("/")[-1] in FIVE_IMAGES], built
+    # registry:2 came from the host's saved copy (an image built anew would
+    # have another id), and with it the base a trainee's docker build needs.
+    copies = list((config.root / ".lab" / "cache" / "images").glob("*+base.tar"))
+    assert len(copies) == 1, copies
+    with tarfile.open(copies[0]) as saved:
+        entries = json.load(saved.extractfile("manifest.json"))
+    saved_ids = {tag: "sha256:" + e["Config"].removesuffix(".json") for e in entries for tag in e["RepoTags"]}
+    on_manager = {name: on(cluster, config.manager.name, f"docker image inspect --format '{{{{.Id}}}}' {name}")
+                  for name in ("registry:2", "lab/debian:bookworm")}
+    assert on_manager["registry:2"] == saved_ids["registry:2"], (on_manager, saved_ids)
+    assert on_manager["lab/debian:bookworm"] == saved_ids["lab/debian:bookworm-slim"], (on_manager, saved_ids)
     steps = {s["name"]: s for s in last_run_steps()}
     images = [s for name, s in steps.items() if name.startswith("image: ") and name[7:] in FIVE_IMAGES]
     assert len(images) == len(FIVE_IMAGES), steps

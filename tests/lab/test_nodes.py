@@ -37,6 +37,19 @@ def test_each_node_has_its_own_machine_id(cluster, config):
     assert len(ids) == len(config.nodes)
 
 
+def test_each_node_has_ssh_host_keys_of_its_own(cluster, config):
+    """Each node's sshd answers with an Ed25519 key nobody else has. The
+    docker provider's node image makes Ed25519 and ECDSA keys at first boot,
+    not the costly RSA one; a VM or server keeps whatever keys it has."""
+    keys = {n.name: on(cluster, n.name, "ssh-keyscan -t ed25519 127.0.0.1 2>/dev/null").split()[-1]
+            for n in config.nodes}
+    assert len(set(keys.values())) == len(config.nodes), keys
+    if providers.recorded(config).get("provider") == "docker":
+        for n in config.nodes:
+            assert on(cluster, n.name, "ls /etc/ssh/ | grep '^ssh_host_.*_key$' | sort").split() == \
+                ["ssh_host_ecdsa_key", "ssh_host_ed25519_key"]
+
+
 def test_the_docker_provider_answers_as_vagrant_does(cluster, config):
     """lab.up reads the machines' states and SSH settings from Docker and
     Vagrant's machine folders instead of starting Vagrant twice: the same
