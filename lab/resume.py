@@ -30,9 +30,17 @@ def booted(conn) -> bool:
 
 
 def start_stopped(config: LabConfig, cluster, run: Run, step, states: dict[str, bool]) -> bool:
-    """Start every stopped node container at once (`states`: node -> running,
-    for every node); True when all of them then answer on their kept SSH
-    settings and have booted (False: use vagrant up)."""
+    """Start every stopped node container (`states`: node -> running, for
+    every node): the manager first, then the workers all at once; True when
+    all of them then answer on their kept SSH settings and have booted
+    (False: use vagrant up).
+
+    Why the manager first: a worker's engine that starts before the
+    manager's cannot join the swarm's gossip (its port 7946 refuses), and
+    Docker tries again only once a minute; until then the worker's tasks on
+    overlay networks do not start (seen: a backend task 60 s late).
+    systemd calls the manager booted once its engine is ready, gossip
+    listening."""
     from concurrent.futures import ThreadPoolExecutor
 
     if set(states) != {n.name for n in config.nodes}:
@@ -41,23 +49,32 @@ def start_stopped(config: LabConfig, cluster, run: Run, step, states: dict[str, 
     if not stopped:
         # Running but silent: not a resume; vagrant up and its errors explain it.
         return False
-    # What a trainee types; the lab starts the containers all at once.
+    # What a trainee types; the lab starts the containers itself.
     run.show_command("host", "vagrant up --provider=docker")
-    argv = ["docker", "start", *[f"{config.name}-{n}" for n in stopped]]
-    started = subprocess.run(argv, capture_output=True, text=True)
-    run.log(f"resume: {' '.join(argv)}\n{started.stdout}{started.stderr}")
-    if started.returncode != 0:
-        return False
+    manager = config.manager.name
+    waves = [[manager], [n for n in stopped if n != manager]] if manager in stopped else [stopped]
     deadline = time.monotonic() + BOOT_SECONDS
-    waiting = [n.name for n in config.nodes]
-    with ThreadPoolExecutor(max_workers=len(waiting)) as pool:
-        while waiting and time.monotonic() < deadline:
-            ok = list(pool.map(lambda name: booted(cluster[name]), waiting))
-            waiting = [name for name, good in zip(waiting, ok) if not good]
+    with ThreadPoolExecutor(max_workers=len(config.nodes)) as pool:
+        for wave in (w for w in waves if w):
+            argv = ["docker", "start", *[f"{config.name}-{n}" for n in wave]]
+            started = subprocess.run(argv, capture_output=True, text=True)
+            run.log(f"resume: {' '.join(argv)}\n{started.stdout}{started.stderr}")
+            if started.returncode != 0:
+                return False
+            waiting = list(wave)
+            while waiting and time.monotonic() < deadline:
+                ok = list(pool.map(lambda name: booted(cluster[name]), waiting))
+                waiting = [name for name, good in zip(waiting, ok) if not good]
+                if waiting:
+                    time.sleep(0.5)
             if waiting:
-                time.sleep(0.5)
-    if waiting:
-        run.log(f"resume: {', '.join(waiting)} did not boot within {BOOT_SECONDS}s; vagrant up takes over")
+                run.log(f"resume: {', '.join(waiting)} did not boot within {BOOT_SECONDS}s; vagrant up takes over")
+                return False
+    # Nodes that were running already must answer too.
+    silent = [n.name for n in config.nodes if n.name not in stopped and not booted(cluster[n.name])]
+    if silent:
+        run.log(f"resume: {', '.join(silent)} running but not answering; vagrant up takes over")
         return False
-    step.changed(f"started {', '.join(stopped)} (docker start, all at once)")
+    order = f"{manager}, then the others at once" if manager in stopped and len(stopped) > 1 else "docker start"
+    step.changed(f"started {', '.join(stopped)} (docker start: {order})")
     return True
