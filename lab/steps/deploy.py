@@ -119,18 +119,43 @@ def lagging(ctx: Context, rendered: stack.Rendered) -> dict[str, str]:
 def updating(ctx: Context, names: list[str]) -> dict[str, str]:
     """Services in the middle of a rolling update: full replicas is not the end
     of it, the remaining tasks are still to be replaced."""
+    return {name: state for name, (state, _) in update_facts(ctx, names).items()
+            if state in ("updating", "rollback_started")}
+
+
+def update_facts(ctx: Context, names: list[str]) -> dict[str, tuple[str, str]]:
+    """For each service, in one query: its update state ("" when none) and
+    its update parallelism."""
     if not names:
         return {}
     prefix = f"{ctx.config.stack_name}_"
     out = ctx.manager_sh("docker service inspect --format "
-                         "'{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "
+                         "'{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}} "
+                         "{{.Spec.UpdateConfig.Parallelism}}' "
                          + " ".join(prefix + n for n in names), check=False, teach=False)
-    states = {}
+    facts = {}
     for line in out.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1] in ("updating", "rollback_started"):
-            states[parts[0][len(prefix):]] = parts[1]
-    return states
+        name, _, rest = line.partition(" ")
+        state, _, parallelism = rest.rpartition(" ")
+        if name.startswith(prefix):
+            facts[name[len(prefix):]] = (state.strip(), parallelism.strip())
+    return facts
+
+
+def tasks_meant_to_run(ctx: Context, names: list[str]) -> dict[str, int]:
+    """How many tasks swarm means to run for each service, in one query."""
+    if not names:
+        return {}
+    prefix = f"{ctx.config.stack_name}_"
+    out = ctx.manager_sh("docker service ps --filter desired-state=running --format '{{.Name}}' "
+                         + " ".join(prefix + n for n in names), check=False, teach=False)
+    counts = dict.fromkeys(names, 0)
+    for task in out.stdout.split():
+        # replicated: musicapp_backend.1; global: musicapp_mesh.<node id>
+        service = task[len(prefix):].rsplit(".", 1)[0] if task.startswith(prefix) else None
+        if service in counts:
+            counts[service] += 1
+    return counts
 
 
 def stale(ctx: Context, rendered: stack.Rendered) -> list[str]:
@@ -234,14 +259,16 @@ def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]
     a global service whose only task completed reports 0 desired, not 1."""
     rows = service_rows(ctx)
     forced = []
-    for name in (n for n in behind if n in rows):
+    names = [n for n in behind if n in rows]
+    meant = tasks_meant_to_run(ctx, names)
+    facts = update_facts(ctx, names)
+    for name in names:
         full = f"{ctx.config.stack_name}_{name}"
         want = max(wanted.get(name, 0), replicas(rows[name])[1])
-        meant = ctx.manager_sh(f"docker service ps -q --filter desired-state=running {full}",
-                               check=False, teach=False).stdout.split()
+        state, parallelism = facts.get(name, ("", ""))
         # A service in a rolling update (a forced one included) is short of
         # tasks on purpose while it replaces them: forcing again would restart it.
-        if len(meant) >= want or updating(ctx, [name]):
+        if meant[name] >= want or state in ("updating", "rollback_started"):
             continue
         if replicas(rows[name])[0] == 0 and want > 1:
             # None running (after lab.down): no replica to keep serving, so all
@@ -249,15 +276,12 @@ def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]
             # one after another, each waiting for its health check (backend:
             # 2 x 15 s). The service's own parallelism is put back once it has
             # converged (wait_converged).
-            parallelism = ctx.manager_sh(f"docker service inspect --format "
-                                         f"'{{{{.Spec.UpdateConfig.Parallelism}}}}' {full}",
-                                         check=False, teach=False).out
             _parallelism_to_restore[full] = parallelism if parallelism.isdigit() else "1"
-            ctx.run.note(f"{full}: {len(meant)} of {want} tasks meant to run and none running: "
+            ctx.run.note(f"{full}: {meant[name]} of {want} tasks meant to run and none running: "
                          "forcing new tasks, all at once")
             ctx.manager_sh(f"docker service update --force --detach --update-parallelism 0 {full}", check=False)
         else:
-            ctx.run.note(f"{full}: {len(meant)} of {want} tasks meant to run, none on its way for the rest: "
+            ctx.run.note(f"{full}: {meant[name]} of {want} tasks meant to run, none on its way for the rest: "
                          "forcing new tasks")
             ctx.manager_sh(f"docker service update --force --detach {full}", check=False)
         forced.append(name)

@@ -12,18 +12,22 @@ class Manager:
 
     def __init__(self, replicas: dict[str, str], meant: dict[str, int], updating: tuple = ()):
         self.replicas, self.meant, self.updates, self.updating = replicas, meant, [], updating
+        self.queries = []
 
     def __call__(self, command, **_):
         if command.startswith("docker stack services"):
             out = "\n".join(json.dumps({"Name": f"musicapp_{n}", "Replicas": r}) for n, r in self.replicas.items())
         elif command.startswith("docker service ps"):
-            name = command.split()[-1].removeprefix("musicapp_")
-            out = "\n".join(f"task{i}" for i in range(self.meant[name]))
-        elif command.startswith("docker service inspect --format '{{.Spec.UpdateConfig"):
-            out = "1"
-        elif command.startswith("docker service inspect"):
+            # Every service asked for at once, a task name per line
+            # (replicated: service.slot; mesh, global: service.node id).
+            self.queries.append("ps")
             names = [t.removeprefix("musicapp_") for t in command.split() if t.startswith("musicapp_")]
-            out = "\n".join(f"musicapp_{n} {'updating' if n in self.updating else ''}" for n in names)
+            out = "\n".join(f"musicapp_{n}.{i + 1 if n != 'mesh' else 'x9node' + str(i)}"
+                            for n in names for i in range(self.meant[n]))
+        elif command.startswith("docker service inspect"):
+            self.queries.append("inspect")
+            names = [t.removeprefix("musicapp_") for t in command.split() if t.startswith("musicapp_")]
+            out = "\n".join(f"musicapp_{n} {'updating' if n in self.updating else ''} 1" for n in names)
         else:
             self.updates.append(command)
             out = ""
@@ -104,3 +108,14 @@ def test_a_service_with_none_running_gets_all_its_tasks_at_once():
     assert manager.updates[-1] == "docker service update --detach --update-parallelism 1 musicapp_backend"
     deploy.restore_parallelism(ctx)
     assert len(manager.updates) == 4
+
+
+def test_the_manager_is_asked_once_for_all_lagging_services():
+    # After lab.down all five app services lag: two queries for all of them,
+    # not a few per service (each is a round trip to the manager).
+    lag = {"db": "0/1", "backend": "0/2", "frontend": "0/2", "nginx-frontend": "0/1", "mesh": "0/0"}
+    manager = Manager(lag, meant={"db": 0, "backend": 0, "frontend": 0, "nginx-frontend": 1, "mesh": 1})
+    ctx, _ = context(manager)
+    forced = deploy.restart_stopped(ctx, lag, {"db": 1, "backend": 2, "frontend": 2, "nginx-frontend": 1, "mesh": 1})
+    assert forced == ["db", "backend", "frontend"]
+    assert sorted(manager.queries) == ["inspect", "ps"]
