@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab import config as cfg
+from lab.steps import deploy
 from tests.nodeshell import invoke_task, kept_cluster, on  # noqa: F401 - the test modules import `on` from here
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +22,14 @@ LAB_NAME = cfg.load(CONFIG_PATH).name
 
 def invoke(*args, check=True, env=None, timeout=1800):
     return invoke_task(ROOT, *args, check=check, env=env, timeout=timeout)
+
+
+def stack_replicas(cluster, config) -> dict[str, tuple[int, int]]:
+    """(running, desired) of each service of the stack, as the manager reports
+    them (read as lab.up's own stack check reads them)."""
+    rows = [json.loads(line) for line in on(cluster, config.manager.name, f"docker stack services "
+                                             f"{config.stack_name} --format '{{{{json .}}}}'").splitlines()]
+    return {r["Name"].removeprefix(f"{config.stack_name}_"): deploy.replicas(r) for r in rows}
 
 
 def last_run_steps():

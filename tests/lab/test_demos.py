@@ -16,7 +16,7 @@ import pytest
 
 from lab.demos.stacks import EXPORT_SUBDIR, NAMES
 from lab.demos.table import say
-from tests.lab.conftest import LAB_NAME, ROOT, app_answering, invoke, on
+from tests.lab.conftest import LAB_NAME, ROOT, app_answering, invoke, on, stack_replicas
 from tests.nodeshell import interruptible
 from lab.checks.http import request
 
@@ -51,15 +51,14 @@ def settled(cluster, config, seconds=180):
     m = config.manager.name
     deadline = time.monotonic() + seconds
     while True:
-        replicas = [r.split(" ")[0].split("/") for r in
-                    on(cluster, m, f"docker stack services {config.stack_name} --format '{{{{.Replicas}}}}'").split()]
-        full = bool(replicas) and all(up == want != "0" for up, want in replicas)
+        replicas = list(stack_replicas(cluster, config).values())
+        full = bool(replicas) and all(up == want != 0 for up, want in replicas)
         tasks = [line.split() for line in on(cluster, m, f"docker stack ps --filter desired-state=running "
                                                         f"--format '{{{{.Name}}}} {{{{.Node}}}} {{{{.CurrentState}}}}' "
                                                         f"{config.stack_name}").splitlines()]
         running = [t for t in tasks if t[2] == "Running"]
         db = [node for name, node, *_ in running if name.startswith(f"{config.stack_name}_db.")]
-        if full and db and len(tasks) == len(running) == sum(int(want) for _, want in replicas):
+        if full and db and len(tasks) == len(running) == sum(want for _, want in replicas):
             return db[0]
         assert time.monotonic() < deadline, f"musicapp not settled within {seconds}s: {replicas}, tasks {tasks}"
         time.sleep(2)

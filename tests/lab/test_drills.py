@@ -17,7 +17,7 @@ from lab import nodes
 from lab.drills import journal as drill_journal
 from tests.nodeshell import interruptible
 
-from .conftest import ROOT, invoke, on
+from .conftest import ROOT, invoke, on, stack_replicas
 
 pytestmark = pytest.mark.slow
 
@@ -111,24 +111,18 @@ def assert_put_back(cluster, config):
     assert on(cluster, m, "docker network ls -q --filter label=lab.drill") == ""
     wanted = compose_replicas()
 
-    def stack_services():
-        return [json.loads(l) for l in on(cluster, m, f"docker stack services {config.stack_name} "
-                                                       "--format '{{json .}}'").splitlines()]
     # A drained node's tasks may still be on their way to the others when
     # lab.up ends (CI: drained 5 s before lab.up, backend 2/2 in lab.up's own
     # read, 1/2 a moment later): the replica counts get a bounded while to
     # catch up; what the services ask for is checked as it is.
     deadline = time.monotonic() + 120
-    services = stack_services()
-    while time.monotonic() < deadline and any(
-            len(set(s["Replicas"].split(" ")[0].split("/"))) > 1 for s in services):
+    services = stack_replicas(cluster, config)
+    while time.monotonic() < deadline and any(running != desired for running, desired in services.values()):
         time.sleep(2)
-        services = stack_services()
-    seen = {}
-    for s in services:
-        running, desired = s["Replicas"].split(" ")[0].split("/")
-        assert running == desired, s
-        seen[s["Name"].removeprefix(f"{config.stack_name}_")] = int(desired)
+        services = stack_replicas(cluster, config)
+    for name, (running, desired) in services.items():
+        assert running == desired, (name, services)
+    seen = {name: desired for name, (_, desired) in services.items()}
     for name, n in wanted.items():
         assert seen.get(name) == n, (name, seen)
     image = on(cluster, m, f"docker service inspect {config.stack_name}_backend "
