@@ -55,13 +55,8 @@ def start_stopped(config: LabConfig, cluster, run: Run, step, states: dict[str, 
     waves = [[manager], [n for n in stopped if n != manager]] if manager in stopped else [stopped]
     deadline = time.monotonic() + BOOT_SECONDS
     with ThreadPoolExecutor(max_workers=len(config.nodes)) as pool:
-        for wave in (w for w in waves if w):
-            argv = ["docker", "start", *[f"{config.name}-{n}" for n in wave]]
-            started = subprocess.run(argv, capture_output=True, text=True)
-            run.log(f"resume: {' '.join(argv)}\n{started.stdout}{started.stderr}")
-            if started.returncode != 0:
-                return False
-            waiting = list(wave)
+        def wait_booted(names: list[str]) -> bool:
+            waiting = list(names)
             while waiting and time.monotonic() < deadline:
                 ok = list(pool.map(lambda name: booted(cluster[name]), waiting))
                 waiting = [name for name, good in zip(waiting, ok) if not good]
@@ -69,12 +64,17 @@ def start_stopped(config: LabConfig, cluster, run: Run, step, states: dict[str, 
                     time.sleep(0.5)
             if waiting:
                 run.log(f"resume: {', '.join(waiting)} did not boot within {BOOT_SECONDS}s; vagrant up takes over")
+            return not waiting
+
+        for wave in (w for w in waves if w):
+            argv = ["docker", "start", *[f"{config.name}-{n}" for n in wave]]
+            started = subprocess.run(argv, capture_output=True, text=True)
+            run.log(f"resume: {' '.join(argv)}\n{started.stdout}{started.stderr}")
+            if started.returncode != 0 or not wait_booted(wave):
                 return False
-    # Nodes that were running already must answer too.
-    silent = [n.name for n in config.nodes if n.name not in stopped and not booted(cluster[n.name])]
-    if silent:
-        run.log(f"resume: {', '.join(silent)} running but not answering; vagrant up takes over")
-        return False
+        # Nodes that were running already must answer too.
+        if not wait_booted([n.name for n in config.nodes if n.name not in stopped]):
+            return False
     order = f"{manager}, then the others at once" if manager in stopped and len(stopped) > 1 else "docker start"
     step.changed(f"started {', '.join(stopped)} (docker start: {order})")
     return True

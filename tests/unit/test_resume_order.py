@@ -76,3 +76,19 @@ def test_a_node_that_never_boots_leaves_it_to_vagrant(host, monkeypatch):
     assert not ok
     # The workers were never started after the manager did not boot.
     assert host.events == [("start", (config.manager.name,))]
+
+
+def test_a_running_node_slow_to_answer_is_waited_for_as_the_started_ones(host, monkeypatch):
+    config = load(ROOT / "lab.yaml")
+    calls = {"manager": 0}
+    started_boot = host.booted
+
+    def booted(conn):
+        if conn == config.manager.name:
+            calls["manager"] += 1
+            return calls["manager"] >= 3   # its sshd answers at the third try
+        return started_boot(conn)
+    monkeypatch.setattr(resume, "booted", booted)
+    monkeypatch.setattr(resume.time, "sleep", lambda s: None)
+    ok, _ = start(config, {n.name: n.role == "manager" for n in config.nodes})
+    assert ok and calls["manager"] == 3
