@@ -125,12 +125,10 @@ def kept_path(ctx: Context, wanted: str) -> Path:
     return ctx.state_dir / "cache" / "images" / f"{wanted}+base.tar"
 
 
-def load_command(node_sees: str | None, host_size: int) -> str:
-    """`docker load` from the node's own view of the copy when it sees the same
-    file (no stream over SSH), else from standard input."""
-    if node_sees is not None and node_sees.strip() == str(host_size):
-        return f"docker load -i {NODE_KEPT_DIR}/{{name}}"
-    return "docker load"
+def node_sees(ctx: Context, node: str, kept: Path) -> bool:
+    """The node reads the host's copy itself: the same size at NODE_KEPT_DIR."""
+    seen = ctx.sh(node, f"stat -c %s {NODE_KEPT_DIR}/{kept.name}", check=False, teach=False)
+    return seen.ok and seen.out.strip() == str(kept.stat().st_size)
 
 
 def load_kept(ctx: Context, node: str, image: str, kept: Path, wanted: str) -> bool:
@@ -141,13 +139,11 @@ def load_kept(ctx: Context, node: str, image: str, kept: Path, wanted: str) -> b
         return False
     ctx.run.show_command(node, f"docker build -t {image} .")
     ctx.run.log(f"{image}: loading the copy saved on the host ({kept}) instead of building it again")
-    seen = ctx.sh(node, f"stat -c %s {NODE_KEPT_DIR}/{kept.name}", check=False, teach=False)
-    command = load_command(seen.out if seen.ok else None, kept.stat().st_size).format(name=kept.name)
-    if command.startswith("docker load -i"):
-        loaded = ctx.sh(node, command, teach=False, check=False, timeout=600)
+    if node_sees(ctx, node, kept):
+        loaded = ctx.sh(node, f"docker load -i {NODE_KEPT_DIR}/{kept.name}", teach=False, check=False, timeout=600)
     else:
         with kept.open("rb") as stream:
-            loaded = ctx.sh(node, command, in_stream=stream, teach=False, check=False, timeout=600)
+            loaded = ctx.sh(node, "docker load", in_stream=stream, teach=False, check=False, timeout=600)
     if loaded.ok and label_of(ctx, node, image) == wanted:
         # The base came in the same copy: tagged as the Dockerfiles (and a
         # trainee's docker build) name it, unless the node has it already.
