@@ -116,11 +116,14 @@ def lagging(ctx: Context, rendered: stack.Rendered) -> dict[str, str]:
     return behind
 
 
+# A service's update state while its tasks are still being replaced.
+IN_UPDATE = ("updating", "rollback_started")
+
+
 def updating(ctx: Context, names: list[str]) -> dict[str, str]:
     """Services in the middle of a rolling update: full replicas is not the end
     of it, the remaining tasks are still to be replaced."""
-    return {name: state for name, (state, _) in update_facts(ctx, names).items()
-            if state in ("updating", "rollback_started")}
+    return {name: state for name, (state, _) in update_facts(ctx, names).items() if state in IN_UPDATE}
 
 
 def update_facts(ctx: Context, names: list[str]) -> dict[str, tuple[str, str]]:
@@ -268,7 +271,7 @@ def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]
         state, parallelism = facts.get(name, ("", ""))
         # A service in a rolling update (a forced one included) is short of
         # tasks on purpose while it replaces them: forcing again would restart it.
-        if meant[name] >= want or state in ("updating", "rollback_started"):
+        if meant[name] >= want or state in IN_UPDATE:
             continue
         if replicas(rows[name])[0] == 0 and want > 1:
             # None running (after lab.down): no replica to keep serving, so all
