@@ -163,15 +163,13 @@ def build_node_image(client: docker.DockerClient, lab_name: str, source: Path, r
     """The node image: systemd, sshd, sudo, python3 and the vagrant user."""
     name = node_image_name(lab_name)
     base_id = client.images.get(BASE_IMAGE).id
-    key = vagrant_public_key()
-    wanted = digest(base_id, key.read_bytes(), *tree_digest(source))
+    wanted = digest(base_id, *tree_digest(source))
     if image_inputs(client, name) == wanted:
         step.detail = "cached"
         return name
     with tempfile.TemporaryDirectory(prefix="lab-node-") as tmp:
         context = Path(tmp)
         shutil.copytree(source, context, dirs_exist_ok=True)
-        shutil.copy(key, context / "vagrant.pub")
         _host(run, ["docker", "build", "--label", f"{INPUTS_LABEL}={wanted}",
                     "--build-arg", f"BASE={BASE_IMAGE}", "-t", name, str(context)],
               "docker build of the node image", env_extra={"DOCKER_BUILDKIT": "0"})

@@ -12,7 +12,7 @@ from typing import Callable
 
 import docker
 
-from .. import host, images, nodes, resume
+from .. import host, images, nodes, resume, statefiles
 from ..config import LabConfig
 from ..runlog import LabError, Run
 from .vagrant import VagrantProvider
@@ -39,6 +39,7 @@ class DockerProvider(VagrantProvider):
         with run.step("image: node (systemd, sshd, vagrant user)") as step:
             image = images.build_node_image(docker.from_env(), config.name,
                                             config.root / "provision" / "node", run, step)
+        ensure_node_key(config)
         return {"LAB_NODE_IMAGE": image}
 
     # `vagrant status` and `vagrant ssh-config` each start Ruby and Vagrant
@@ -56,9 +57,9 @@ class DockerProvider(VagrantProvider):
         dotfile = nodes.vagrant_dotfile(config)
         blocks = []
         for n in config.nodes:
-            key = dotfile / "machines" / n.name / "docker" / "private_key"
+            key = login_key(config, dotfile, n.name)
             state, port = found.get(n.name, ("not_created", None))
-            if state != "running" or port is None or not key.is_file():
+            if state != "running" or port is None or key is None:
                 return vg.ssh_config()
             blocks.append(ssh_config_block(n.name, port, key))
         return "".join(blocks)
@@ -187,6 +188,49 @@ def claim_node_names(config: LabConfig, run: Run, refuse: bool = True) -> list[s
     if removed:
         run.note("removed node containers no lab folder knows any more: " + ", ".join(removed))
     return removed
+
+
+def node_key_path(config: LabConfig) -> Path:
+    return nodes.own_dir(config) / "node_key"
+
+
+def ensure_node_key(config: LabConfig) -> Path:
+    """The lab's own login key for its node containers, made once (ECDSA,
+    PEM: both Vagrant's Ruby SSH and paramiko read it without extra gems).
+
+    Why: with Vagrant's default, a new machine is first reached with
+    Vagrant's well-known insecure key, which Vagrant then swaps for a new
+    one (a few commands and a reconnect per node: about 4 s of the nodes
+    step). The Vagrantfile gives Vagrant this key instead and passes its
+    public half to the container, which authorizes it when it boots
+    (provision/node/lab-authorized-key); the node image holds no insecure key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = node_key_path(config)
+    public = path.with_name(path.name + ".pub")
+    if path.is_file() and public.is_file():
+        return path
+    statefiles.private_dir(path.parent)
+    key = ec.generate_private_key(ec.SECP256R1())
+    statefiles.write_atomic(path, key.private_bytes(serialization.Encoding.PEM,
+                                                    serialization.PrivateFormat.TraditionalOpenSSL,
+                                                    serialization.NoEncryption()))
+    # The public half last: the Vagrantfile takes the key once this exists.
+    openssh = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    statefiles.write_atomic(public, openssh + f" lab {config.name}\n".encode(), mode=0o644)
+    return path
+
+
+def login_key(config: LabConfig, dotfile: Path, node: str) -> Path | None:
+    """The key that opens `node`, as the Vagrantfile tells Vagrant: the key
+    Vagrant inserted itself (nodes made before the lab had its own key),
+    else the lab's key; None when neither is there."""
+    inserted = dotfile / "machines" / node / "docker" / "private_key"
+    if inserted.is_file():
+        return inserted
+    own = node_key_path(config)
+    return own if own.is_file() else None
 
 
 def machine_id(dotfile: Path, node: str) -> str | None:

@@ -16,7 +16,7 @@ from lab.probe import Capabilities
 
 from tests.nodeshell import listing
 
-from .conftest import invoke, last_run_steps, on
+from .conftest import invoke, last_run_steps, on, stack_replicas
 
 pytestmark = pytest.mark.slow
 FIVE = {"db": 1, "backend": 2, "frontend": 2, "nginx-frontend": 1, "nginx-backend": 1}
@@ -24,16 +24,10 @@ FIVE_IMAGES = ("database", "backend", "frontend", "nginx-frontend", "nginx-backe
 KEPT = "lab-test-kept"
 
 
-def services(cluster, config):
-    rows = [json.loads(l) for l in on(cluster, config.manager.name,
-                                      f"docker stack services {config.stack_name} --format '{{{{json .}}}}'").splitlines()]
-    return {r["Name"].removeprefix(f"{config.stack_name}_"): r["Replicas"] for r in rows}
-
-
 def test_five_services_run_at_full_replicas(cluster, config):
-    got = services(cluster, config)
+    got = stack_replicas(cluster, config)
     for name, wanted in FIVE.items():
-        assert got[name] == f"{wanted}/{wanted}", got
+        assert got[name] == (wanted, wanted), got
 
 
 def test_the_catalog_lists_the_five_images(cluster, config):

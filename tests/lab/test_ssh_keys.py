@@ -1,19 +1,22 @@
 """The well-known Vagrant key must not open a node, and the lab knows each
 node by its own host key (issue 15).
 
-The node image ships Vagrant's insecure public key so that `vagrant up` can
-log in once; Vagrant's insert_key then puts a key of its own in its place.
-This tries the insecure private key (and the vagrant/vagrant password) on
-every node's forwarded SSH port and requires refusal; the lab's own key is
-the control that the same connection otherwise works."""
+On the docker provider the node image authorizes no key: each node
+authorizes the lab's own key (given to it when it is made) and Vagrant logs
+in with that one, so it never swaps keys. VMs boot a box with Vagrant's
+insecure public key, which Vagrant's insert_key replaces. This tries the
+insecure private key (and the vagrant/vagrant password) on every node's
+forwarded SSH port and requires refusal; the lab's own key is the control
+that the same connection otherwise works."""
 import glob
 import os
 
 import paramiko
 import pytest
 
-from lab import hostkeys, images, nodes
-from tests.lab.conftest import invoke
+from lab import hostkeys, images, nodes, providers
+from lab.providers import docker as docker_provider
+from tests.lab.conftest import invoke, on
 
 pytestmark = pytest.mark.slow
 CANDIDATES = ["/usr/share/vagrant/keys/vagrant",
@@ -66,6 +69,24 @@ def test_the_insecure_key_and_password_open_no_node_and_the_labs_key_does(lab_up
                 login(s, user, pkey=key)
             with pytest.raises(paramiko.AuthenticationException):
                 login(s, user, password="vagrant")
+
+
+def test_docker_nodes_authorize_only_the_labs_own_key_and_vagrant_inserted_none(cluster, config):
+    """Vagrant was given the lab's key, so it had no key of its own to insert
+    (a swap would leave its key beside the lab's, and its private half in its
+    machine folder)."""
+    if providers.recorded(config).get("provider") != "docker":
+        pytest.skip("the lab's own node key is the docker provider's")
+    key = docker_provider.node_key_path(config)
+    public = key.with_name(key.name + ".pub").read_text().split()[:2]
+    settings = nodes.parse_ssh_config(nodes.ssh_config_path(config).read_text())
+    dotfile = nodes.vagrant_dotfile(config)
+    for node in config.nodes:
+        authorized = [line.split()[:2] for line in
+                      on(cluster, node.name, "cat /home/vagrant/.ssh/authorized_keys").splitlines() if line.strip()]
+        assert authorized == [public], f"{node.name}: {authorized}"
+        assert settings[node.name].identity == str(key), settings[node.name]
+        assert not (dotfile / "machines" / node.name / "docker" / "private_key").exists(), node.name
 
 
 def served_key(s):

@@ -283,6 +283,7 @@ def test_docker_machines_read_from_docker_and_vagrants_folders(tmp_path, monkeyp
     config = lab("docker")
     dotfile = tmp_path / ".vagrant"
     monkeypatch.setattr(docker.nodes, "vagrant_dotfile", lambda c: dotfile)
+    monkeypatch.setattr(docker, "node_key_path", lambda c: tmp_path / "no-lab-key")
     ports = {"22/tcp": [{"HostIp": "127.0.0.1", "HostPort": "2200"}], "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8000"}]}
     containers = {"id-manager": ("true", ports), "id-worker1": ("false", {}),
                   "id-worker2": ("true", {"22/tcp": [{"HostIp": "127.0.0.1", "HostPort": "2201"}]})}
@@ -314,3 +315,28 @@ def test_docker_machines_read_from_docker_and_vagrants_folders(tmp_path, monkeyp
     settings = docker.nodes.parse_ssh_config(docker.PROVIDER.ssh_config(config, Vagrant()))
     assert settings["worker2"].port == 2201 and settings["manager"].port == 2200
     assert settings["worker3"].identity == str(dotfile / "machines" / "worker3" / "docker" / "private_key")
+
+
+def test_docker_nodes_log_in_with_the_key_vagrant_inserted_else_the_labs_own(tmp_path, monkeypatch):
+    """Nodes made before the lab had its own key keep the one Vagrant put in
+    their machine folder; nodes made since use the lab's key (the Vagrantfile
+    lists them in the same order), which paramiko can load."""
+    import paramiko
+
+    config = lab("docker")
+    dotfile = tmp_path / ".vagrant"
+    monkeypatch.setattr(docker.nodes, "own_dir", lambda c: tmp_path / "labs" / c.name)
+    assert docker.login_key(config, dotfile, "manager") is None
+    key = docker.ensure_node_key(config)
+    assert key == tmp_path / "labs" / config.name / "node_key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    public = key.with_name("node_key.pub").read_text().split()
+    assert paramiko.ECDSAKey.from_private_key_file(str(key)).get_base64() == public[1]
+    before = key.read_bytes()
+    assert docker.ensure_node_key(config) == key and key.read_bytes() == before  # made once
+    assert docker.login_key(config, dotfile, "manager") == key
+    inserted = dotfile / "machines" / "manager" / "docker" / "private_key"
+    inserted.parent.mkdir(parents=True)
+    inserted.write_text("key")
+    assert docker.login_key(config, dotfile, "manager") == inserted
+    assert docker.login_key(config, dotfile, "worker1") == key
