@@ -19,8 +19,8 @@ def api(config, method, path, body=None, token=None):
     return request(method, config.api_url + path, body, headers, timeout=15)
 
 
-def node_states(config):
-    out = subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}",
+def node_states(config, field="{{.State.Running}}"):
+    out = subprocess.run(["docker", "inspect", "--format", field,
                           *[f"{config.name}-{n.name}" for n in config.nodes]],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -37,6 +37,9 @@ def test_lab_down_then_lab_up_resumes_with_users_and_playlists_kept(lab_up, conf
 
     invoke("lab.down")
     assert node_states(config) == ["false"] * len(config.nodes)
+    # Each node shut down (systemd stopped its engine and the app's containers),
+    # none was killed (137: SIGKILL, what Vagrant's 1 s default stop came to).
+    assert "137" not in node_states(config, "{{.State.ExitCode}}"), node_states(config, "{{.State.ExitCode}}")
 
     result = invoke("lab.up", timeout=900)
     assert "forcing new tasks" in result.stdout, result.stdout

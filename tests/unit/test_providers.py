@@ -340,3 +340,30 @@ def test_docker_nodes_log_in_with_the_key_vagrant_inserted_else_the_labs_own(tmp
     inserted.write_text("key")
     assert docker.login_key(config, dotfile, "manager") == inserted
     assert docker.login_key(config, dotfile, "worker1") == key
+
+
+def test_docker_lab_down_stops_every_running_node_at_once_with_time_to_shut_down(monkeypatch):
+    """One `docker stop` for all running nodes (Vagrant halts them one after
+    another), with the grace the Vagrantfile gives `vagrant halt` (Vagrant's
+    default of 1 s killed the nodes' engines while the backend was stopping)."""
+    config = lab("docker")
+    monkeypatch.setattr(docker, "inspect_machines", lambda c: {
+        "manager": ("running", 2200), "worker1": ("stopped", None), "worker2": ("running", 2201),
+        "worker3": ("running", 2202)})
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        return type("Done", (), {"stdout": "\n".join(argv[4:]), "stderr": "", "returncode": 0})()
+    monkeypatch.setattr(docker.subprocess, "run", run)
+    shown = []
+    log = type("Run", (), {"show_command": lambda self, node, c: shown.append(c), "log": lambda self, t: None})()
+    assert docker.PROVIDER.halt(config, log) == ["manager", "worker2", "worker3"]
+    assert calls == [["docker", "stop", "--time", "30", f"{config.name}-manager", f"{config.name}-worker2",
+                      f"{config.name}-worker3"]]
+    assert shown == ["vagrant halt"]
+    vagrantfile = (ROOT / "Vagrantfile").read_text()
+    assert f"d.stop_timeout = {docker.STOP_SECONDS}" in vagrantfile
+    monkeypatch.setattr(docker, "inspect_machines", lambda c: {"manager": ("stopped", None)})
+    calls.clear()
+    assert docker.PROVIDER.halt(config, log) == [] and calls == []
