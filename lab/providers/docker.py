@@ -18,10 +18,12 @@ from ..runlog import LabError, Run
 from .vagrant import VagrantProvider
 
 
-# How long a node container gets to shut down (systemd stops its Docker
-# engine, which stops the app's containers) before it is killed. Vagrant's
-# default is 1 s: the backend's gunicorn was still stopping and its tasks
-# came back as failed (exit 255). The Vagrantfile's d.stop_timeout says the same.
+# How long lab.down gives a node container to shut down (systemd stops its
+# Docker engine, which stops the app's containers) before it is killed.
+# `vagrant halt` gives 1 s (Vagrant's default, kept for stop_node: the
+# node-loss drill wants a node that fails, whose tasks swarm must move): a
+# lab.down that way killed the backend's gunicorn while it was stopping,
+# and its tasks came back failed (exit 255), restarted on swarm's schedule.
 STOP_SECONDS = 30
 
 
@@ -79,9 +81,9 @@ class DockerProvider(VagrantProvider):
                                     {name: state == "running" for name, (state, _) in found.items()})
 
     def halt(self, config: LabConfig, run: Run) -> list[str]:
-        """What `vagrant halt` does (the Vagrantfile gives it the same grace),
-        for every running node at once instead of one after another, and
-        without starting Vagrant to ask which are running."""
+        """`vagrant halt` of every running node, at once instead of one after
+        another, with time to shut down cleanly (STOP_SECONDS), and without
+        starting Vagrant to ask which are running."""
         found = inspect_machines(config)
         running = [n.name for n in config.nodes if found.get(n.name, ("",))[0] == "running"]
         if not running:
