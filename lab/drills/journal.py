@@ -16,7 +16,7 @@ from typing import Callable
 
 from .. import nodes
 from ..runlog import LabError
-from ..steps import Context
+from ..steps import Context, deploy
 from . import state
 
 # Scratch services and networks carry this label: whatever a drill created is
@@ -172,11 +172,12 @@ def scratch_leftovers(ctx: Context) -> list[dict]:
     """Labelled scratch services and networks no journal entry names (a drill
     stopped between creating one and writing it down cannot happen, but a
     journal deleted by hand can)."""
-    found = [{"undo": "service", "name": s} for s in state.services(ctx, SCRATCH_LABEL)]
-    out = ctx.manager_sh(f"docker network ls --filter label={SCRATCH_LABEL} --format '{{{{.Name}}}}'",
-                         teach=False, check=False)
-    found += [{"undo": "network", "name": n} for n in out.stdout.split()]
-    return found
+    services, out = deploy.at_once(
+        lambda: state.services(ctx, SCRATCH_LABEL),
+        lambda: ctx.manager_sh(f"docker network ls --filter label={SCRATCH_LABEL} --format '{{{{.Name}}}}'",
+                               teach=False, check=False))
+    return [{"undo": "service", "name": s} for s in services] + \
+        [{"undo": "network", "name": n} for n in out.stdout.split()]
 
 
 def restore(ctx: Context, journal: Journal) -> list[str]:

@@ -10,6 +10,7 @@ import secrets
 import time
 
 from .. import stack
+from ..remote import on_each
 from ..statefiles import write_atomic
 from .app_images import MANIFEST_V2
 from ..runlog import LabError
@@ -79,8 +80,15 @@ def image_digests(ctx: Context, rendered: stack.Rendered) -> str:
     return out.stdout.lower()
 
 
-def fingerprint(ctx: Context, rendered: stack.Rendered) -> str:
-    return hashlib.sha256((rendered.text + image_digests(ctx, rendered)).encode()).hexdigest()
+def fingerprint(ctx: Context, rendered: stack.Rendered, digests: str | None = None) -> str:
+    digests = image_digests(ctx, rendered) if digests is None else digests
+    return hashlib.sha256((rendered.text + digests).encode()).hexdigest()
+
+
+def at_once(*reads):
+    """Reads of the manager's state that do not depend on each other, each a
+    round trip: all at the same time (one SSH connection carries them)."""
+    return on_each(reads, lambda read: read())
 
 
 def service_rows(ctx: Context) -> dict[str, dict]:
@@ -167,15 +175,19 @@ def tasks_meant_to_run(ctx: Context, names: list[str]) -> dict[str, int]:
     return counts
 
 
-def stale(ctx: Context, rendered: stack.Rendered) -> list[str]:
-    stamp = ctx.manager_sh(f"cat {STAMP} 2>/dev/null || true", teach=False).out
+def stale(ctx: Context, rendered: stack.Rendered) -> tuple[list[str], dict[str, str]]:
+    """What keeps the stack from being as lab.up leaves it, and the services
+    behind (lagging)."""
+    stamp, digests, behind = at_once(
+        lambda: ctx.manager_sh(f"cat {STAMP} 2>/dev/null || true", teach=False).out,
+        lambda: image_digests(ctx, rendered),
+        lambda: lagging(ctx, rendered))
     problems = []
-    if stamp != fingerprint(ctx, rendered):
+    if stamp != fingerprint(ctx, rendered, digests):
         problems.append("stack not deployed from the current file and images")
-    behind = lagging(ctx, rendered)
     if behind:
         problems.append("not at full replicas: " + ", ".join(f"{k} {v}" for k, v in behind.items()))
-    return problems
+    return problems, behind
 
 
 def settle_removal(ctx: Context, seconds: int = 60) -> None:
@@ -312,8 +324,7 @@ def converge(ctx: Context) -> stack.Rendered:
         if rendered.adaptations:
             step.standing_in("; ".join(a.removeprefix("stand-in: ") for a in rendered.adaptations
                                        if a.startswith("stand-in")))
-        created = ensure_swarm_secrets(ctx)
-        problems = stale(ctx, rendered)
+        created, (problems, behind) = at_once(lambda: ensure_swarm_secrets(ctx), lambda: stale(ctx, rendered))
         if not problems:
             m = ctx.config.manager.name
             for command in (f"docker stack deploy -c docker-compose.yaml {ctx.config.stack_name}",
@@ -323,8 +334,7 @@ def converge(ctx: Context) -> stack.Rendered:
         present = service_rows(ctx)
         if problems[0].startswith("not at full replicas") and all(s in present for s in rendered.services):
             # Same file and images, every service there: only tasks to replace.
-            restart_stopped(ctx, lagging(ctx, rendered),
-                            stack.expected_replicas(rendered, workers=len(ctx.config.workers)))
+            restart_stopped(ctx, behind, stack.expected_replicas(rendered, workers=len(ctx.config.workers)))
         else:
             deploy(ctx, rendered)
         wait_converged(ctx, rendered)
