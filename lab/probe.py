@@ -19,6 +19,7 @@ if [ -e /proc/net/ip_vs ]; then echo ipvs=yes; else echo ipvs=no; fi
 if grep -qw nfs /proc/filesystems; then echo nfs_client=yes; else echo nfs_client=no; fi
 if grep -qw nfsd /proc/filesystems; then echo nfs_server=yes; else echo nfs_server=no; fi
 echo memory_mb=$(awk '/^MemTotal:/ {print int($2/1024)}' /proc/meminfo)
+echo cpus=$(nproc)
 if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then echo cgroup=2; else echo cgroup=1; fi
 if grep -E '^nameserver' /etc/resolv.conf | grep -qvE 'nameserver\s+(127\.|::1)'; then
   echo own_resolver=yes; else echo own_resolver=no; fi
@@ -33,6 +34,8 @@ class Capabilities:
     memory_mb: int
     cgroup: int
     own_resolver: bool
+    # CPUs the manager has (a node container sees the host's; a VM its own).
+    cpus: int = 0
 
     @property
     def nfs(self) -> bool:
@@ -61,6 +64,7 @@ def parse(text: str) -> Capabilities:
         memory_mb=int(values.get("memory_mb", "0") or 0),
         cgroup=int(values.get("cgroup", "1")),
         own_resolver=values.get("own_resolver") == "yes",
+        cpus=int(values.get("cpus", "0") or 0),
     )
 
 

@@ -132,10 +132,14 @@ def build_and_push(ctx: Context, image: AppImage, in_registry: str | None = None
         step.changed(("built and " if built else "") + f"pushed {tag}")
 
 
-def builds_at_once() -> int:
-    """How many images build on the manager together (LAB_BUILDS, default 2:
-    see docs/benchmarks.md for 1, 2 and 3 on a 2-core host)."""
-    value = os.environ.get("LAB_BUILDS", "2")
+def builds_at_once(cpus: int = 0) -> int:
+    """How many images build on the manager together: LAB_BUILDS, else 2 (see
+    docs/benchmarks.md for 1, 2 and 3 on a 2-core host), and never more than
+    the manager has CPUs (`cpus`, from the probe; 0: not known): on a 1-vCPU
+    VM two builds only take turns on the one CPU."""
+    value = os.environ.get("LAB_BUILDS")
+    if value is None:
+        return max(1, min(2, cpus or 2))
     if not value.isdigit() or int(value) < 1:
         raise LabError(f"LAB_BUILDS={value!r} is not a number of builds", hint="set LAB_BUILDS to 1, 2, 3 ... or unset it")
     return int(value)
@@ -143,7 +147,7 @@ def builds_at_once() -> int:
 
 def build_all(ctx: Context, names: list[str]) -> None:
     """Every image, a few at once; each keeps its own step line, in `names`' order."""
-    at_once = builds_at_once()
+    at_once = builds_at_once(ctx.caps.cpus)
     ensure_base(ctx, ctx.config.manager.name)
     known = registry_labels(ctx, names)
 

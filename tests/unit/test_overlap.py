@@ -189,3 +189,14 @@ def test_ctrl_c_tells_what_finished_and_records_the_running_job_as_failed(tmp_pa
     assert [(l["name"], l["outcome"]) for l in lines] == [("a", "changed"), ("long", "failed")]
     assert lines[1]["detail"] == "interrupted"
     assert "✓ a" in out.getvalue() and "✗ long" in out.getvalue()
+
+
+def test_images_build_two_at_once_but_never_more_than_the_managers_cpus(monkeypatch):
+    from lab.probe import parse
+    from lab.steps import app_images
+
+    monkeypatch.delenv("LAB_BUILDS", raising=False)
+    assert parse("ipvs=yes\ncpus=1\n").cpus == 1 and parse("ipvs=yes\n").cpus == 0
+    assert [app_images.builds_at_once(cpus) for cpus in (1, 2, 8, 0)] == [1, 2, 2, 2]
+    monkeypatch.setenv("LAB_BUILDS", "3")  # said by hand: taken as said
+    assert app_images.builds_at_once(1) == 3
