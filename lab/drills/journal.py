@@ -16,7 +16,8 @@ from typing import Callable
 
 from .. import nodes
 from ..runlog import LabError
-from ..steps import Context, deploy
+from ..remote import together
+from ..steps import Context
 from . import state
 
 # Scratch services and networks carry this label: whatever a drill created is
@@ -172,7 +173,7 @@ def scratch_leftovers(ctx: Context) -> list[dict]:
     """Labelled scratch services and networks no journal entry names (a drill
     stopped between creating one and writing it down cannot happen, but a
     journal deleted by hand can)."""
-    services, out = deploy.at_once(
+    services, out = together(
         lambda: state.services(ctx, SCRATCH_LABEL),
         lambda: ctx.manager_sh(f"docker network ls --filter label={SCRATCH_LABEL} --format '{{{{.Name}}}}'",
                                teach=False, check=False))

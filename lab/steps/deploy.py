@@ -10,7 +10,7 @@ import secrets
 import time
 
 from .. import stack
-from ..remote import on_each
+from ..remote import together
 from ..statefiles import write_atomic
 from .app_images import MANIFEST_V2
 from ..runlog import LabError
@@ -83,12 +83,6 @@ def image_digests(ctx: Context, rendered: stack.Rendered) -> str:
 def fingerprint(ctx: Context, rendered: stack.Rendered, digests: str | None = None) -> str:
     digests = image_digests(ctx, rendered) if digests is None else digests
     return hashlib.sha256((rendered.text + digests).encode()).hexdigest()
-
-
-def at_once(*reads):
-    """Reads of the manager's state that do not depend on each other, each a
-    round trip: all at the same time (one SSH connection carries them)."""
-    return on_each(reads, lambda read: read())
 
 
 def service_rows(ctx: Context) -> dict[str, dict]:
@@ -178,7 +172,7 @@ def tasks_meant_to_run(ctx: Context, names: list[str]) -> dict[str, int]:
 def stale(ctx: Context, rendered: stack.Rendered) -> tuple[list[str], dict[str, str]]:
     """What keeps the stack from being as lab.up leaves it, and the services
     behind (lagging)."""
-    stamp, digests, behind = at_once(
+    stamp, digests, behind = together(
         lambda: ctx.manager_sh(f"cat {STAMP} 2>/dev/null || true", teach=False).out,
         lambda: image_digests(ctx, rendered),
         lambda: lagging(ctx, rendered))
@@ -324,7 +318,7 @@ def converge(ctx: Context) -> stack.Rendered:
         if rendered.adaptations:
             step.standing_in("; ".join(a.removeprefix("stand-in: ") for a in rendered.adaptations
                                        if a.startswith("stand-in")))
-        created, (problems, behind) = at_once(lambda: ensure_swarm_secrets(ctx), lambda: stale(ctx, rendered))
+        created, (problems, behind) = together(lambda: ensure_swarm_secrets(ctx), lambda: stale(ctx, rendered))
         if not problems:
             m = ctx.config.manager.name
             for command in (f"docker stack deploy -c docker-compose.yaml {ctx.config.stack_name}",
