@@ -113,13 +113,7 @@ def lagging(ctx: Context, rendered: stack.Rendered) -> dict[str, str]:
             behind[name] = f"{running}/{desired} (the stack file asks for {want})"
         elif running != want:
             behind[name] = f"{running}/{want}"
-    prefix = f"{ctx.config.stack_name}_"
     for name, state in updating(ctx, [n for n in wanted if n in rows]).items():
-        if prefix + name in _renewed and name not in behind:
-            # Every task is new (restart_stopped replaced them all): at full
-            # replicas it has converged; swarm only watches the new tasks
-            # for a while (the update's monitor, 5 s) before it says so.
-            continue
         behind.setdefault(name, f"update {state}")
     return behind
 
@@ -254,12 +248,9 @@ def wait_converged(ctx: Context, rendered: stack.Rendered, seconds: int | None =
 # Services whose update parallelism restart_stopped changed: name -> the
 # value to put back (the stack file's) once they have converged.
 _parallelism_to_restore: dict[str, str] = {}
-# Services whose every task restart_stopped replaced (none was running).
-_renewed: set[str] = set()
 
 
 def restore_parallelism(ctx: Context) -> None:
-    _renewed.clear()
     for full, parallelism in list(_parallelism_to_restore.items()):
         ctx.manager_sh(f"docker service update --detach --update-parallelism {parallelism} {full}", check=False)
         del _parallelism_to_restore[full]
@@ -295,13 +286,10 @@ def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]
             # 2 x 15 s). The service's own parallelism is put back once it has
             # converged (wait_converged).
             _parallelism_to_restore[full] = parallelism if parallelism.isdigit() else "1"
-            _renewed.add(full)
             ctx.run.note(f"{full}: {meant[name]} of {want} tasks meant to run and none running: "
                          "forcing new tasks, all at once")
             ctx.manager_sh(f"docker service update --force --detach --update-parallelism 0 {full}", check=False)
         else:
-            if want == 1:
-                _renewed.add(full)  # its one task is the new one
             ctx.run.note(f"{full}: {meant[name]} of {want} tasks meant to run, none on its way for the rest: "
                          "forcing new tasks")
             ctx.manager_sh(f"docker service update --force --detach {full}", check=False)
@@ -311,7 +299,6 @@ def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]
 
 def converge(ctx: Context) -> stack.Rendered:
     with ctx.run.step(f"stack: docker stack deploy {ctx.config.stack_name}") as step:
-        _renewed.clear()  # what an earlier, unfinished converge renewed is not this one's
         rendered = render(ctx)
         for adaptation in rendered.adaptations:
             ctx.run.note(adaptation)

@@ -3,8 +3,6 @@ the manager's answers given (the real case runs in tests/lab/test_faults.py)."""
 import json
 from types import SimpleNamespace
 
-import pytest
-
 from lab.steps import deploy
 
 
@@ -34,13 +32,6 @@ class Manager:
             self.updates.append(command)
             out = ""
         return SimpleNamespace(stdout=out, out=out.strip(), ok=True)
-
-
-@pytest.fixture(autouse=True)
-def nothing_forced_yet():
-    """restart_stopped remembers what it forced for the rest of one converge."""
-    deploy._renewed.clear()
-    deploy._parallelism_to_restore.clear()
 
 
 def context(manager):
@@ -128,25 +119,3 @@ def test_the_manager_is_asked_once_for_all_lagging_services():
     forced = deploy.restart_stopped(ctx, lag, {"db": 1, "backend": 2, "frontend": 2, "nginx-frontend": 1, "mesh": 1})
     assert forced == ["db", "backend", "frontend"]
     assert sorted(manager.queries) == ["inspect", "ps"]
-
-
-def test_services_renewed_whole_count_as_converged_at_full_replicas_while_swarm_still_monitors(monkeypatch):
-    # After lab.down: the lab replaced every task of backend (none running)
-    # and of db (its only one); frontend still had a replica serving, so
-    # its forced update goes on replacing that one after it is at 2/2.
-    manager = Manager({"backend": "0/2", "db": "0/1", "frontend": "1/2"},
-                      meant={"backend": 1, "db": 0, "frontend": 1})
-    ctx, _ = context(manager)
-    ctx.config.workers = ["w1", "w2", "w3"]
-    wanted = {"backend": 2, "db": 1, "frontend": 2}
-    monkeypatch.setattr(deploy.stack, "expected_replicas", lambda rendered, workers: wanted)
-    assert deploy.restart_stopped(ctx, dict(manager.replicas), wanted) == ["backend", "db", "frontend"]
-    manager.replicas = {"backend": "2/2", "db": "1/1", "frontend": "2/2"}
-    manager.updating = ("backend", "db", "frontend")  # swarm's update monitor is still on
-    assert deploy.lagging(ctx, rendered=None) == {"frontend": "update updating"}
-    manager.replicas["backend"] = "1/2"  # a renewed service short of replicas still lags
-    assert set(deploy.lagging(ctx, rendered=None)) == {"backend", "frontend"}
-    deploy.restore_parallelism(ctx)  # converged: the next lab.up starts from nothing renewed
-    manager.replicas["backend"] = "2/2"
-    assert deploy.lagging(ctx, rendered=None) == {"backend": "update updating", "db": "update updating",
-                                                  "frontend": "update updating"}
