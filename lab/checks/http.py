@@ -36,16 +36,23 @@ def request(method: str, url: str, body: dict | None = None, headers: dict | Non
         return Response(e.code, dict(e.headers), e.read())
 
 
-def wait_for(url: str, seconds: float, ok=lambda r: r.status == 200) -> Response | None:
-    """GET until `ok` holds or time runs out; the last answer, or None."""
+def wait_for(url: str, seconds: float, ok=lambda r: r.status == 200, in_a_row: int = 1) -> Response | None:
+    """GET until `ok` holds for `in_a_row` answers one after another (behind
+    nginx, each may come from another replica) or time runs out: the answer
+    that completed the streak; on time out the last answer `ok` refused, or
+    None when the last try got no answer."""
     deadline = time.monotonic() + seconds
-    last = None
+    failed, streak = None, 0
     while time.monotonic() < deadline:
         try:
-            last = request("GET", url, timeout=3)
-            if ok(last):
-                return last
+            answer = request("GET", url, timeout=3)
+            if ok(answer):
+                streak += 1
+                if streak >= in_a_row:
+                    return answer
+            else:
+                failed, streak = answer, 0
         except (OSError, urllib.error.URLError):
-            last = None
-        time.sleep(0.5)
-    return last
+            failed, streak = None, 0
+        time.sleep(0.2 if streak else 0.5)
+    return failed

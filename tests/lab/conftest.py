@@ -5,7 +5,6 @@ LAB_CONFIG names another lab file (its own name, network and host ports) to
 run these tests on a scratch lab beside lab.yaml's; the invoke tasks read
 the same variable."""
 import json
-import time
 import os
 from pathlib import Path
 
@@ -63,14 +62,7 @@ def app_answering(config, seconds=180, in_a_row=6):
     one after another (bounded). One 200 is not enough: nginx spreads requests
     over the backend replicas, and the next one may still be starting (seen in
     CI: /health 200, then a POST 502 right after a drain)."""
-    from lab.checks.http import request
-    deadline = time.monotonic() + seconds
-    answers = 0
-    while answers < in_a_row and time.monotonic() < deadline:
-        try:
-            ok = request("GET", f"{config.api_url}health", timeout=3).status == 200
-        except OSError:  # URLError is one
-            ok = False
-        answers = answers + 1 if ok else 0
-        time.sleep(0.2 if ok else 0.5)
-    assert answers >= in_a_row, f"the API did not answer 200 {in_a_row} times in a row within {seconds}s"
+    from lab.checks.http import wait_for
+    answer = wait_for(f"{config.api_url}health", seconds, in_a_row=in_a_row)
+    assert answer is not None and answer.status == 200, \
+        f"the API did not answer 200 {in_a_row} times in a row within {seconds}s"
