@@ -36,8 +36,11 @@ def why(ctx: Context, lang: str = "en") -> str | None:
 
 
 def teach(ctx: Context) -> list[tuple[str, str]]:
+    # The registry takes a moment to listen after `docker run -d` returns;
+    # typed at once, a plain curl is refused (CI did, under load). curl waits.
     return [(ctx.config.manager.name, run_command(ctx)),
-            ("every node", f"curl http://{ctx.config.registry}/v2/_catalog")]
+            ("every node", f"curl --retry 10 --retry-connrefused --retry-delay 1 "
+                           f"http://{ctx.config.registry}/v2/_catalog")]
 
 
 def catalog_from(ctx: Context, node: str) -> list[str] | None:
