@@ -113,7 +113,7 @@ def lagging(ctx: Context, rendered: stack.Rendered) -> dict[str, str]:
             behind[name] = f"{running}/{desired} (the stack file asks for {want})"
         elif running != want:
             behind[name] = f"{running}/{want}"
-    for name, state in updating(ctx, [n for n in wanted if n in rows]).items():
+    for name, state in updating(ctx, [n for n in wanted if n in rows], wanted).items():
         behind.setdefault(name, f"update {state}")
     return behind
 
@@ -122,29 +122,75 @@ def lagging(ctx: Context, rendered: stack.Rendered) -> dict[str, str]:
 IN_UPDATE = ("updating", "rollback_started")
 
 
-def updating(ctx: Context, names: list[str]) -> dict[str, str]:
+def updating(ctx: Context, names: list[str], wanted: dict[str, int]) -> dict[str, str]:
     """Services in the middle of a rolling update: full replicas is not the end
-    of it, the remaining tasks are still to be replaced."""
-    return {name: state for name, (state, _) in update_facts(ctx, names).items() if state in IN_UPDATE}
+    of it, the remaining tasks are still to be replaced. An update that has
+    replaced every task, as many running as the stack file asks for, is over
+    for the lab: swarm
+    still watches the new tasks for a while (the update's monitor, 5 s)
+    before it calls the update completed, but nothing is left to replace.
+    lab.up and lab.check read it alike (a lab.up that returned on it and a
+    lab.check that failed on it right after would only move the wait)."""
+    facts = update_facts(ctx, names)
+    started = {name: f.started for name, f in facts.items() if f.state == "updating" and f.started}
+    done = replaced(ctx, started, {name: facts[name].id for name in started}, wanted)
+    return {name: f.state for name, f in facts.items() if f.state in IN_UPDATE and name not in done}
 
 
-def update_facts(ctx: Context, names: list[str]) -> dict[str, tuple[str, str]]:
-    """For each service, in one query: its update state ("" when none) and
-    its update parallelism."""
+class UpdateFacts:
+    """What `docker service inspect` says of a service's update."""
+
+    def __init__(self, id: str, state: str, parallelism: str, started: int | None):
+        self.id, self.state, self.parallelism, self.started = id, state, parallelism, started
+
+
+def update_facts(ctx: Context, names: list[str]) -> dict[str, UpdateFacts]:
+    """For each service, in one query: its id, its update state ("" when
+    none), its update parallelism and when its update started (ns)."""
     if not names:
         return {}
     prefix = f"{ctx.config.stack_name}_"
     out = ctx.manager_sh("docker service inspect --format "
-                         "'{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}} "
-                         "{{.Spec.UpdateConfig.Parallelism}}' "
+                         "'{{.Spec.Name}} {{.ID}} {{.Spec.UpdateConfig.Parallelism}} "
+                         "{{if .UpdateStatus}}{{.UpdateStatus.State}} "
+                         "{{if .UpdateStatus.StartedAt}}{{.UpdateStatus.StartedAt.UnixNano}}{{end}}{{end}}' "
                          + " ".join(prefix + n for n in names), check=False, teach=False)
     facts = {}
     for line in out.stdout.splitlines():
-        name, _, rest = line.partition(" ")
-        state, _, parallelism = rest.rpartition(" ")
+        name, id, parallelism, state, started = (line.split() + ["", "", "", "", ""])[:5]
         if name.startswith(prefix):
-            facts[name[len(prefix):]] = (state.strip(), parallelism.strip())
+            facts[name[len(prefix):]] = UpdateFacts(id, state, parallelism,
+                                                    int(started) if started.isdigit() else None)
     return facts
+
+
+def replaced(ctx: Context, started: dict[str, int], ids: dict[str, str], wanted: dict[str, int]) -> set[str]:
+    """Of services in an update (name -> when it started), those whose every
+    task meant to run was created by the update and is running, and as many
+    as wanted: in one query. (Between stopping an old task and starting its
+    replacement, the new ones alone are meant to run: fewer than wanted.)"""
+    if not started:
+        return set()
+    prefix = f"{ctx.config.stack_name}_"
+    out = ctx.manager_sh("t=$(docker service ps -q --no-trunc --filter desired-state=running "
+                         + " ".join(prefix + n for n in started) + ") && [ -n \"$t\" ] && "
+                         "docker inspect --format '{{.ServiceID}} {{.Meta.CreatedAt.UnixNano}} {{.Status.State}}' $t",
+                         check=False, teach=False)
+    if not out.ok:
+        return set()
+    by_id = {ids[name]: name for name in started}
+    new = dict.fromkeys(started, 0)
+    old = set()
+    for line in out.stdout.splitlines():
+        service, created, state = (line.split() + ["", "", ""])[:3]
+        name = by_id.get(service)
+        if name is None:
+            continue
+        if not created.isdigit() or int(created) < started[name] or state != "running":
+            old.add(name)
+        else:
+            new[name] += 1
+    return {name for name, count in new.items() if name not in old and count >= wanted.get(name, 1)}
 
 
 def tasks_meant_to_run(ctx: Context, names: list[str]) -> dict[str, int]:
@@ -274,7 +320,8 @@ def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]
     for name in names:
         full = f"{ctx.config.stack_name}_{name}"
         want = max(wanted.get(name, 0), replicas(rows[name])[1])
-        state, parallelism = facts.get(name, ("", ""))
+        fact = facts.get(name)
+        state, parallelism = (fact.state, fact.parallelism) if fact else ("", "")
         # A service in a rolling update (a forced one included) is short of
         # tasks on purpose while it replaces them: forcing again would restart it.
         if meant[name] >= want or state in IN_UPDATE:

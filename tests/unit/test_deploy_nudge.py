@@ -6,16 +6,27 @@ from types import SimpleNamespace
 from lab.steps import deploy
 
 
+UPDATE_STARTED = 1_000_000
+
+
 class Manager:
     """Answers `docker stack services` and `docker service ps` as a manager
     would, and records every `docker service update`."""
 
-    def __init__(self, replicas: dict[str, str], meant: dict[str, int], updating: tuple = ()):
+    def __init__(self, replicas: dict[str, str], meant: dict[str, int], updating: tuple = (),
+                 tasks: dict[str, list[tuple[int, str]]] | None = None):
         self.replicas, self.meant, self.updates, self.updating = replicas, meant, [], updating
+        # The tasks meant to run of services in an update: (created, state);
+        # every update here started at UPDATE_STARTED.
+        self.tasks = tasks or {}
         self.queries = []
 
     def __call__(self, command, **_):
-        if command.startswith("docker stack services"):
+        if command.startswith("t=$(docker service ps -q"):
+            self.queries.append("tasks")
+            names = [t.removeprefix("musicapp_").rstrip(")") for t in command.split() if t.startswith("musicapp_")]
+            out = "\n".join(f"id-{n} {created} {state}" for n in names for created, state in self.tasks.get(n, []))
+        elif command.startswith("docker stack services"):
             out = "\n".join(json.dumps({"Name": f"musicapp_{n}", "Replicas": r}) for n, r in self.replicas.items())
         elif command.startswith("docker service ps"):
             # Every service asked for at once, a task name per line
@@ -27,7 +38,9 @@ class Manager:
         elif command.startswith("docker service inspect"):
             self.queries.append("inspect")
             names = [t.removeprefix("musicapp_") for t in command.split() if t.startswith("musicapp_")]
-            out = "\n".join(f"musicapp_{n} {'updating' if n in self.updating else ''} 1" for n in names)
+            states = self.updating if isinstance(self.updating, dict) else dict.fromkeys(self.updating, "updating")
+            out = "\n".join(f"musicapp_{n} id-{n} 1 " + (f"{states[n]} {UPDATE_STARTED}" if n in states else "")
+                            for n in names)
         else:
             self.updates.append(command)
             out = ""
@@ -119,3 +132,45 @@ def test_the_manager_is_asked_once_for_all_lagging_services():
     forced = deploy.restart_stopped(ctx, lag, {"db": 1, "backend": 2, "frontend": 2, "nginx-frontend": 1, "mesh": 1})
     assert forced == ["db", "backend", "frontend"]
     assert sorted(manager.queries) == ["inspect", "ps"]
+
+
+def test_an_update_that_has_replaced_every_task_is_over_while_swarm_still_monitors(monkeypatch):
+    # After lab.down the lab forced new tasks: backend's two and db's one are
+    # new and running, swarm only watches them (its update monitor) before it
+    # says "completed". frontend still runs a task from before the update, and
+    # mesh's new task is still starting: both are still in their update.
+    new, old = UPDATE_STARTED + 5, UPDATE_STARTED - 5
+    manager = Manager({"backend": "2/2", "db": "1/1", "frontend": "2/2", "mesh": "1/1"},
+                      meant={}, updating=("backend", "db", "frontend", "mesh"),
+                      tasks={"backend": [(new, "running"), (new, "running")], "db": [(new, "running")],
+                             "frontend": [(new, "running"), (old, "running")], "mesh": [(new, "starting")]})
+    ctx, _ = context(manager)
+    wanted = {"backend": 2, "db": 1, "frontend": 2, "mesh": 1}
+    monkeypatch.setattr(deploy.stack, "expected_replicas", lambda rendered, workers: wanted)
+    ctx.config.workers = ["w1", "w2", "w3"]
+    assert deploy.lagging(ctx, rendered=None) == {"frontend": "update updating", "mesh": "update updating"}
+    # a service short of its replicas lags whatever its update says
+    manager.replicas["backend"] = "1/2"
+    assert set(deploy.lagging(ctx, rendered=None)) == {"backend", "frontend", "mesh"}
+    manager.replicas["backend"] = "2/2"
+    # stop-first: the old frontend task stopped, its replacement not made yet
+    # (swarm may still count the stopping one as running)
+    manager.tasks["frontend"] = [(new, "running")]
+    assert set(deploy.lagging(ctx, rendered=None)) == {"frontend", "mesh"}
+    # every task new and running: nothing lags
+    manager.tasks["frontend"] = [(new, "running"), (new, "running")]
+    manager.tasks["mesh"] = [(new, "running")]
+    assert deploy.lagging(ctx, rendered=None) == {}
+    assert manager.queries.count("tasks") == manager.queries.count("inspect") == 4  # one of each per read
+    # a rollback's new tasks are the old spec back: it is never taken for over
+    manager.updating = {"backend": "rollback_started"}
+    assert deploy.lagging(ctx, rendered=None) == {"backend": "update rollback_started"}
+
+
+def test_services_in_no_update_ask_nothing_of_their_tasks(monkeypatch):
+    manager = Manager({"backend": "2/2"}, meant={})
+    ctx, _ = context(manager)
+    ctx.config.workers = ["w1"]
+    monkeypatch.setattr(deploy.stack, "expected_replicas", lambda rendered, workers: {"backend": 2})
+    assert deploy.lagging(ctx, rendered=None) == {}
+    assert "tasks" not in manager.queries
