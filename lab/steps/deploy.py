@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import time
+from typing import NamedTuple
 
 from .. import stack
 from ..remote import together
@@ -126,22 +127,22 @@ def updating(ctx: Context, names: list[str], wanted: dict[str, int]) -> dict[str
     """Services in the middle of a rolling update: full replicas is not the end
     of it, the remaining tasks are still to be replaced. An update that has
     replaced every task, as many running as the stack file asks for, is over
-    for the lab: swarm
-    still watches the new tasks for a while (the update's monitor, 5 s)
-    before it calls the update completed, but nothing is left to replace.
+    for the lab: swarm still watches the new tasks for a while (the update's
+    monitor, 5 s) before it calls the update completed, but nothing is left
+    to replace.
     lab.up and lab.check read it alike (a lab.up that returned on it and a
     lab.check that failed on it right after would only move the wait)."""
     facts = update_facts(ctx, names)
-    started = {name: f.started for name, f in facts.items() if f.state == "updating" and f.started}
-    done = replaced(ctx, started, {name: facts[name].id for name in started}, wanted)
+    done = replaced(ctx, {name: f for name, f in facts.items() if f.state == "updating" and f.started}, wanted)
     return {name: f.state for name, f in facts.items() if f.state in IN_UPDATE and name not in done}
 
 
-class UpdateFacts:
+class UpdateFacts(NamedTuple):
     """What `docker service inspect` says of a service's update."""
-
-    def __init__(self, id: str, state: str, parallelism: str, started: int | None):
-        self.id, self.state, self.parallelism, self.started = id, state, parallelism, started
+    id: str
+    state: str
+    parallelism: str
+    started: int | None  # ns since the epoch
 
 
 def update_facts(ctx: Context, names: list[str]) -> dict[str, UpdateFacts]:
@@ -164,8 +165,8 @@ def update_facts(ctx: Context, names: list[str]) -> dict[str, UpdateFacts]:
     return facts
 
 
-def replaced(ctx: Context, started: dict[str, int], ids: dict[str, str], wanted: dict[str, int]) -> set[str]:
-    """Of services in an update (name -> when it started), those whose every
+def replaced(ctx: Context, started: dict[str, UpdateFacts], wanted: dict[str, int]) -> set[str]:
+    """Of services in an update that has started, those whose every
     task meant to run was created by the update and is running, and as many
     as wanted: in one query. (Between stopping an old task and starting its
     replacement, the new ones alone are meant to run: fewer than wanted.)"""
@@ -178,7 +179,7 @@ def replaced(ctx: Context, started: dict[str, int], ids: dict[str, str], wanted:
                          check=False, teach=False)
     if not out.ok:
         return set()
-    by_id = {ids[name]: name for name in started}
+    by_id = {f.id: name for name, f in started.items()}
     new = dict.fromkeys(started, 0)
     old = set()
     for line in out.stdout.splitlines():
@@ -186,7 +187,7 @@ def replaced(ctx: Context, started: dict[str, int], ids: dict[str, str], wanted:
         name = by_id.get(service)
         if name is None:
             continue
-        if not created.isdigit() or int(created) < started[name] or state != "running":
+        if not created.isdigit() or int(created) < started[name].started or state != "running":
             old.add(name)
         else:
             new[name] += 1
@@ -320,8 +321,8 @@ def restart_stopped(ctx: Context, behind: dict[str, str], wanted: dict[str, int]
     for name in names:
         full = f"{ctx.config.stack_name}_{name}"
         want = max(wanted.get(name, 0), replicas(rows[name])[1])
-        fact = facts.get(name)
-        state, parallelism = (fact.state, fact.parallelism) if fact else ("", "")
+        fact = facts.get(name, UpdateFacts("", "", "", None))
+        state, parallelism = fact.state, fact.parallelism
         # A service in a rolling update (a forced one included) is short of
         # tasks on purpose while it replaces them: forcing again would restart it.
         if meant[name] >= want or state in IN_UPDATE:
