@@ -132,7 +132,7 @@ def run_cluster_steps(ctx: Context, images: list[str] | None = None) -> None:
     if images:
         jobs.append(overlap.Job(app_images.NAME, lambda view: app_images.build_all(
             dataclasses.replace(ctx, run=view), images), (registry.NAME,)))
-    overlap.run_jobs(ctx.run, jobs)
+    overlap.run_jobs(ctx.run, jobs, at_once=order.cluster_at_once(ctx.caps.cpus))
 
 
 # -- tasks ------------------------------------------------------------------

@@ -35,5 +35,15 @@ APP = (app_images, deploy)
 NEEDS = {docker: (), daemon_json: (docker,), swarm: (daemon_json,), registry: (daemon_json,), nfs: (docker,)}
 
 
+def cluster_at_once(cpus: int = 0) -> int | None:
+    """How many cluster steps run together: as many as the graph allows (None),
+    but one at a time, in CLUSTER's order, on a manager with one CPU (`cpus`,
+    from the probe; 0: not known). The registry, the export and the swarm all
+    work on the manager: on the libvirt lane's emulated 1-vCPU manager, the
+    registry and the export side by side took 585 / 600 s where one after the
+    other took 90 + 117 s (docs/benchmarks.md, sessions 8 and 9)."""
+    return 1 if cpus == 1 else None
+
+
 def modules(key: str) -> tuple:
     return dict(TUTORIAL)[key]

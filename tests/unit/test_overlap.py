@@ -200,3 +200,36 @@ def test_images_build_two_at_once_but_never_more_than_the_managers_cpus(monkeypa
     assert [app_images.builds_at_once(cpus) for cpus in (1, 2, 8, 0)] == [1, 2, 2, 2]
     monkeypatch.setenv("LAB_BUILDS", "3")  # said by hand: taken as said
     assert app_images.builds_at_once(1) == 3
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 0])
+def test_cluster_steps_run_one_at_a_time_on_a_one_cpu_manager(monkeypatch, tmp_path, cpus):
+    import dataclasses
+    from lab import commands
+    from lab.probe import Capabilities
+    from lab.steps import Context, order
+
+    monkeypatch.delenv("LAB_BUNDLE", raising=False)
+    running, seen, lock = [], [], threading.Lock()
+
+    def converge(ctx, module):
+        with lock:
+            running.append(module.NAME)
+            seen.append((module.NAME, len(running)))
+        time.sleep(0.2)
+        with lock:
+            running.remove(module.NAME)
+    monkeypatch.setattr(commands, "converge", converge)
+    run, _ = make_run(tmp_path)
+    caps = Capabilities(ipvs=True, nfs_client=True, nfs_server=True, memory_mb=1024, cgroup=2, own_resolver=True,
+                        cpus=cpus)
+    ctx = Context(None, None, caps, run, "", tmp_path)
+    commands.run_cluster_steps(ctx)
+    # Every step ran; on one CPU alone and in CLUSTER's order, else side by
+    # side (daemon.json beside the export, then the swarm beside the registry).
+    assert sorted(n for n, _ in seen) == sorted(m.NAME for m in order.CLUSTER)
+    if cpus == 1:
+        assert [n for n, _ in seen] == [m.NAME for m in order.CLUSTER]
+        assert max(k for _, k in seen) == 1
+    else:
+        assert max(k for _, k in seen) >= 2
