@@ -2,10 +2,18 @@
 
 Thin on purpose: each task parses its flags and calls lab.commands.
 """
+import sys
+
 from invoke import Collection, Task, task
 from invoke.parser import Argument
 
-from lab import commands
+# The lab's own modules are compiled once and kept in lab/__pycache__ (which
+# git ignores), even where PYTHONDONTWRITEBYTECODE is set: otherwise every
+# command compiles about 60 of them again, 0.12 s of a 2.2 s no-op lab.up.
+# The variable still holds for everything imported after.
+_writes, sys.dont_write_bytecode = sys.dont_write_bytecode, False
+from lab import commands  # noqa: E402
+sys.dont_write_bytecode = _writes
 
 CONFIG_HELP = "path of the lab file (default: $LAB_CONFIG, else lab.yaml beside this file)"
 EXPLAIN_HELP = "teaching mode: print every command with the node it runs on (or LAB_EXPLAIN=1)"
