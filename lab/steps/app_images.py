@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import overlap
 from ..build import build, ensure_base, inputs, tree
 from ..images import INPUTS_LABEL
+from ..remote import together
 from ..runlog import LabError
 from .registry import catalog_from
 from . import Context, Problem, app_source
@@ -148,8 +149,9 @@ def builds_at_once(cpus: int = 0) -> int:
 def build_all(ctx: Context, names: list[str]) -> None:
     """Every image, a few at once; each keeps its own step line, in `names`' order."""
     at_once = builds_at_once(ctx.caps.cpus)
-    ensure_base(ctx, ctx.config.manager.name)
-    known = registry_labels(ctx, names)
+    # The base in the manager's engine (loaded once, before two builds could
+    # both load it) and what the registry holds: two round trips at once.
+    _, known = together(lambda: ensure_base(ctx, ctx.config.manager.name), lambda: registry_labels(ctx, names))
 
     def job(image):
         return overlap.Job(image.name, lambda view: build_and_push(replace(ctx, run=view), image, known.get(image.name)))

@@ -6,7 +6,7 @@ import time
 
 from .. import texts
 from ..build import build, ensure_base, tree
-from ..remote import on_each
+from ..remote import on_each, together
 from ..runlog import LabError
 from . import Context, Problem
 
@@ -69,7 +69,10 @@ def running_registries(ctx: Context) -> dict[str, str]:
 def check(ctx: Context) -> list[str]:
     m = ctx.config.manager.name
     port = ctx.config.registry_port
-    found = running_registries(ctx)
+    # The container and every node's view of the catalog in one round trip's
+    # time; the answers are judged in this order all the same.
+    found, catalogs = together(lambda: running_registries(ctx),
+                               lambda: on_each(ctx.config.nodes, lambda n: catalog_from(ctx, n.name)))
     if not found:
         return [Problem("registry_not_running", node=m, image=IMAGE, port=port)]
     # The lab publishes on the manager's address; a trainee who types the
@@ -77,9 +80,7 @@ def check(ctx: Context) -> list[str]:
     if not any(published_for_nodes(ports, ctx.config.manager.address, port) for ports in found.values()):
         shown = "; ".join(f"{name}: {ports or 'no published port'}" for name, ports in found.items())
         return [Problem("registry_wrong_port", node=m, port=port, found=shown)]
-    unread = [n.name for n, cat in zip(ctx.config.nodes,
-                                      on_each(ctx.config.nodes, lambda n: catalog_from(ctx, n.name)))
-              if cat is None]
+    unread = [n.name for n, cat in zip(ctx.config.nodes, catalogs) if cat is None]
     return [Problem("registry_unreadable", node=n, registry=ctx.config.registry) for n in unread]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from ..remote import on_each
+from ..remote import on_each, together
 from ..runlog import LabError
 from . import Context, Problem
 
@@ -50,7 +50,9 @@ def gather(ctx: Context) -> dict[str, dict]:
 
 
 def check(ctx: Context) -> list[str]:
-    infos = gather(ctx)
+    # The manager's node list is asked beside each node's own view (unused
+    # when the manager is no manager: the first problem below).
+    infos, entries = together(lambda: gather(ctx), lambda: node_list(ctx))
     m = ctx.config.manager
     mine = infos[m.name]
     if mine.get("LocalNodeState") != "active" or mine.get("ControlAvailable") is not True:
@@ -59,7 +61,6 @@ def check(ctx: Context) -> list[str]:
         # The trap of the tutorial: a NAT address (10.0.2.15 on VirtualBox) is
         # the same on every VM, so workers would join themselves, not the manager.
         return [Problem("swarm_wrong_address", node=m.name, found=mine.get("NodeAddr"), address=m.address)]
-    entries = node_list(ctx)
     by_id = {n["ID"]: n for n in entries}
     problems = []
     for w in ctx.config.workers:
