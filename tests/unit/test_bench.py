@@ -40,7 +40,7 @@ def test_a_bench_without_cold_runs_writes_what_it_measured(tmp_path, monkeypatch
     monkeypatch.setattr(bench, "base_seconds", lambda: pytest.fail("the base is measured only for a cold run"))
     monkeypatch.setattr(bench, "forget_caches", lambda node_image: commands.append(("forget", node_image)))
     for name, value in (("used_mb", lambda: 50.0), ("image_sizes", lambda: {"database": 146.0}),
-                        ("api_throughput", lambda: "n/a"), ("other_labs", lambda: [])):
+                        ("api_throughput", lambda: "n/a"), ("other_labs", lambda: []), ("settle", lambda: 3.0)):
         monkeypatch.setattr(bench, name, value)
     monkeypatch.setattr(bench.time, "sleep", lambda s: None)
     out = tmp_path / "benchmarks.md"
@@ -51,3 +51,28 @@ def test_a_bench_without_cold_runs_writes_what_it_measured(tmp_path, monkeypatch
     assert rows["| warm `lab.up` (`lab.destroy`, caches kept)"][2] == "12.5 s"
     assert rows["| cold `lab.up` from nothing (no cache at all)"][2] == "-"
     assert out.read_text().startswith(bench.BEGIN)
+
+
+def test_busy_share_of_the_cpus_from_proc_stat():
+    first = bench.cpu_times("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3\n")
+    assert first == (1000, 800)
+    # 200 more jiffies, 50 of them idle or waiting: 75 % busy.
+    assert bench.busy(first, bench.cpu_times("cpu  200 0 150 740 110 0 0 0 0 0\n")) == pytest.approx(0.75)
+    assert bench.busy(first, first) == 0.0
+    assert 0 <= bench.busy(bench.cpu_times(), bench.cpu_times()) <= 1  # the real file parses
+
+
+def test_settle_stops_once_the_host_is_quiet_and_never_waits_past_its_limit(monkeypatch):
+    # Windows 90 % and 90 % busy, then 30 %: three windows, then it stops.
+    marks = iter([(0, 0), (100, 10), (100, 10), (200, 20), (200, 20), (300, 90)])
+    monkeypatch.setattr(bench, "cpu_times", lambda: next(marks))
+    windows = []
+    monkeypatch.setattr(bench.time, "sleep", windows.append)
+    bench.settle(below=0.35, limit=60, window=2.0)
+    assert windows == [2.0, 2.0, 2.0]
+    # Always busy: it gives up at its limit.
+    jiffies = iter(range(0, 10**6, 100))
+    monkeypatch.setattr(bench, "cpu_times", lambda: (next(jiffies), 0))
+    now = iter(range(0, 1000, 5))
+    monkeypatch.setattr(bench.time, "monotonic", lambda: next(now))
+    assert 20 <= bench.settle(below=0.35, limit=20) <= 30
