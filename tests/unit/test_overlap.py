@@ -204,7 +204,6 @@ def test_images_build_two_at_once_but_never_more_than_the_managers_cpus(monkeypa
 
 @pytest.mark.parametrize("cpus", [1, 2, 0])
 def test_cluster_steps_run_one_at_a_time_on_a_one_cpu_manager(monkeypatch, tmp_path, cpus):
-    import dataclasses
     from lab import commands
     from lab.probe import Capabilities
     from lab.steps import Context, order
