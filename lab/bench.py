@@ -13,7 +13,9 @@ previous bench, so a regression shows.
 from __future__ import annotations
 
 import json
+import lzma
 import os
+import random
 import shutil
 import platform
 import statistics
@@ -84,6 +86,35 @@ def busy(before: tuple[int, int], after: tuple[int, int]) -> float:
     """The share of the CPUs' time that was busy between two cpu_times()."""
     total, idle = after[0] - before[0], after[1] - before[1]
     return 1.0 - idle / total if total > 0 else 0.0
+
+
+def stolen(before: str, after: str) -> float:
+    """The share of the CPUs' time the hypervisor gave to other guests
+    (/proc/stat's steal) between two reads of /proc/stat."""
+    first, second = ([int(v) for v in text.split("\n", 1)[0].split()[1:9]] for text in (before, after))
+    total = sum(second) - sum(first)
+    return (second[7] - first[7]) / total if total > 0 else 0.0
+
+
+def host_reference(rounds: int = 3) -> float:
+    """Seconds of a fixed single-thread CPU workload: xz (preset 6) of a
+    seeded 1 MB text, then a plain Python loop; the median of `rounds`.
+    The lab's figures move with the host (sessions of issue 16 ran on hosts
+    up to twice as fast as one another, with the same code): this figure,
+    written beside them, tells the host's speed apart from the lab's."""
+    rng = random.Random(16)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+             for _ in range(4000)]
+    data = " ".join(rng.choice(words) for _ in range(160_000)).encode()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        lzma.compress(data, preset=6)
+        total = 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def settle(below: float = SETTLED_BUSY, limit: float = 60.0, window: float = 2.0) -> float:
@@ -241,6 +272,8 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
     invoke("lab.destroy")
     time.sleep(2)
     baseline = used_mb()
+    reference = [host_reference()]
+    stat_at_start = Path("/proc/stat").read_text()
     # A base time measured earlier on this host may be given instead (the
     # debootstrap alone takes minutes when the host is busy).
     given = os.environ.get("LAB_BENCH_BASE_SECONDS")
@@ -269,6 +302,9 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
     for _ in range(runs):
         invoke("lab.down")
         record("resume", ("lab.up",))
+    steal = stolen(stat_at_start, Path("/proc/stat").read_text())
+    settle()
+    reference.append(host_reference())
     peak = max(peaks, default=baseline) - baseline
     rows["cold"] = [v + base for v in rows.get("cold_measured", [])]
 
@@ -277,6 +313,7 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
     now = {key: f"{summary(rows[key])} s" for key in ("cold", "cold_cached", "warm", "resume", "noop", "check")
            if rows.get(key)}
     now.update({f"size_{name}": f"{mb:.0f} MB" for name, mb in sizes.items()})
+    now["host_reference"] = f"{reference[0]:.2f} s"
     existing = out.read_text() if out.exists() else ""
     before = previous_figures(existing)
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -298,6 +335,11 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
         f"({summary(rows.get('cold_measured', []))} s) plus the Debian base's debootstrap and import, measured apart "
         f"({base:.1f} s): the base and the slim base are shared by every lab on the host, so the bench "
         "does not remove them.",
+        "",
+        f"Host speed: `lab.bench.host_reference` (a fixed single-thread workload) took {reference[0]:.2f} s "
+        f"before the runs and {reference[1]:.2f} s after them (previous bench: "
+        f"{before.get('host_reference', 'not measured')}); the hypervisor gave {steal:.1%} of the CPUs' time "
+        "to other guests during the bench. Figures from two hosts compare only through this one.",
         "",
         f"Host memory in use above the idle host ({baseline:.0f} MB): the whole lab running {settled:.0f} MB "
         f"settled, {peak:.0f} MB peak (goal <= 3072 MB).",

@@ -40,7 +40,8 @@ def test_a_bench_without_cold_runs_writes_what_it_measured(tmp_path, monkeypatch
     monkeypatch.setattr(bench, "base_seconds", lambda: pytest.fail("the base is measured only for a cold run"))
     monkeypatch.setattr(bench, "forget_caches", lambda node_image: commands.append(("forget", node_image)))
     for name, value in (("used_mb", lambda: 50.0), ("image_sizes", lambda: {"database": 146.0}),
-                        ("api_throughput", lambda: "n/a"), ("other_labs", lambda: []), ("settle", lambda: 3.0)):
+                        ("api_throughput", lambda: "n/a"), ("other_labs", lambda: []), ("settle", lambda: 3.0),
+                        ("host_reference", lambda: 0.5)):
         monkeypatch.setattr(bench, name, value)
     monkeypatch.setattr(bench.time, "sleep", lambda s: None)
     out = tmp_path / "benchmarks.md"
@@ -51,6 +52,9 @@ def test_a_bench_without_cold_runs_writes_what_it_measured(tmp_path, monkeypatch
     assert rows["| warm `lab.up` (`lab.destroy`, caches kept)"][2] == "12.5 s"
     assert rows["| cold `lab.up` from nothing (no cache at all)"][2] == "-"
     assert out.read_text().startswith(bench.BEGIN)
+    # The host's own speed is written beside the figures, and kept for the next bench.
+    assert "took 0.50 s before the runs and 0.50 s after them (previous bench: not measured)" in text
+    assert bench.previous_figures(out.read_text())["host_reference"] == "0.50 s"
 
 
 def test_busy_share_of_the_cpus_from_proc_stat():
@@ -76,3 +80,16 @@ def test_settle_stops_once_the_host_is_quiet_and_never_waits_past_its_limit(monk
     now = iter(range(0, 1000, 5))
     monkeypatch.setattr(bench.time, "monotonic", lambda: next(now))
     assert 20 <= bench.settle(below=0.35, limit=20) <= 30
+
+
+def test_time_stolen_by_the_hypervisor_from_proc_stat():
+    before = "cpu  100 0 100 700 100 0 0 0 0 0\n"
+    # 400 more jiffies, 100 of them steal (the 8th field): a quarter stolen.
+    assert bench.stolen(before, "cpu  200 0 150 750 200 0 0 100 0 0\n") == pytest.approx(0.25)
+    assert bench.stolen(before, before) == 0.0
+
+
+def test_the_host_reference_is_a_real_workload():
+    """Fixed work, timed: a positive number of seconds, under a minute even on a slow host."""
+    seconds = bench.host_reference(rounds=1)
+    assert 0.0 < seconds < 60.0
