@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from .background import Every
 from .config import load
 from .host import debian_mirror, meminfo_mib
 from . import images
+from .steps.deploy import STALL_NOTE
 
 ROOT = Path(__file__).resolve().parent.parent
 # The no-op and lab.check are measured on a lab in use, not one still
@@ -130,7 +132,14 @@ def settle(below: float = SETTLED_BUSY, limit: float = 60.0, window: float = 2.0
     return time.monotonic() - start
 
 
-def invoke(*args: str) -> tuple[float, list[dict], float]:
+class Took(NamedTuple):
+    seconds: float
+    steps: list[dict]
+    peak: float  # host memory in use, MB
+    stalled: bool  # the stack step named an engine stall (30 s of Docker 20.10's own)
+
+
+def invoke(*args: str) -> Took:
     """Run `invoke ARGS`; wall seconds, the run's steps, peak host memory (MB)."""
     start = time.monotonic()
     with MemorySampler() as mem:
@@ -140,7 +149,7 @@ def invoke(*args: str) -> tuple[float, list[dict], float]:
         raise SystemExit(f"invoke {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
     latest = ROOT / ".lab" / "runs" / f"latest-{load(config_path()).name}" / "steps.jsonl"
     steps = [json.loads(l) for l in latest.read_text().splitlines()] if latest.exists() else []
-    return seconds, steps, mem.peak
+    return Took(seconds, steps, mem.peak, STALL_NOTE in result.stdout)
 
 
 def image_sizes() -> dict[str, float]:
@@ -260,8 +269,12 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
     loads: list[float] = []
     others: set[str] = set()
 
+    stalls: dict[str, list[bool]] = {}
+
     def record(key: str, args: tuple[str, ...]):
-        seconds, steps, peak = invoke(*args)
+        seconds, steps, peak, stalled = invoke(*args)
+        if args == ("lab.up",):
+            stalls.setdefault(key, []).append(stalled)
         rows.setdefault(key, []).append(seconds)
         peaks.append(peak)
         loads.append(os.getloadavg()[0])
@@ -340,6 +353,10 @@ def bench(cold_runs: int = 1, runs: int = 3, out: Path = ROOT / "docs" / "benchm
         f"before the runs and {reference[1]:.2f} s after them (previous bench: "
         f"{before.get('host_reference', 'not measured')}); the hypervisor gave {steal:.1%} of the CPUs' time "
         "to other guests during the bench. Figures from two hosts compare only through this one.",
+        "",
+        "Engine stalls (Docker 20.10 holds a task 30 s on an unanswered gossip sync, moby/moby#47396; the "
+        "stack step names them): " + ", ".join(f"{key.removesuffix('_measured')} {sum(v)} of {len(v)}"
+                                                 for key, v in stalls.items()) + ".",
         "",
         f"Host memory in use above the idle host ({baseline:.0f} MB): the whole lab running {settled:.0f} MB "
         f"settled, {peak:.0f} MB peak (goal <= 3072 MB).",

@@ -1,8 +1,13 @@
 """Tutorial steps 1, 5 and 6, read back from the nodes themselves."""
 import ipaddress
 import json
+import time
 
 import pytest
+
+from lab.probe import Capabilities
+from lab.runlog import Run
+from lab.steps import Context, deploy
 
 from .conftest import invoke, last_run_steps, on
 
@@ -136,3 +141,20 @@ def test_teaching_mode_shows_the_tutorials_commands_in_order(cluster, config):
     positions = [out.find(w) for w in wanted]
     assert all(p >= 0 for p in positions), (wanted, out[-3000:])
     assert positions == sorted(positions)
+
+
+def test_an_engine_stall_is_read_from_the_node_that_logged_it(cluster, config, tmp_path):
+    """A slow stack step names the nodes whose engine logged Docker 20.10's
+    unanswered bulk sync (a task 30 s late), read from each node's journal:
+    the line written by a node's `dockerd`, not a bulk sync that completed,
+    and only within the window asked for."""
+    ctx = Context(config, cluster, Capabilities(False, False, False, 0, 1, False),
+                  Run(tmp_path, "engine-stall"), "", tmp_path)
+    stalled, fine = config.workers[0].name, config.workers[1].name
+    on(cluster, stalled, "echo 'level=error msg=\"Bulk sync to node 0123456789ab timed out\"' | systemd-cat -t dockerd")
+    on(cluster, fine, "echo 'level=debug msg=\"Bulk sync to node 0123456789ab took 1.3ms\"' | systemd-cat -t dockerd")
+    time.sleep(1)
+    got = deploy.engine_stalls(ctx, 30)
+    assert stalled in got and fine not in got, got
+    time.sleep(7)
+    assert stalled not in deploy.engine_stalls(ctx, 0), "a line older than the window was counted"

@@ -35,7 +35,8 @@ def test_a_bench_without_cold_runs_writes_what_it_measured(tmp_path, monkeypatch
 
     def fake_invoke(*args):
         commands.append(args)
-        return 12.5, [{"name": "nodes", "outcome": "ok", "seconds": 1.0}], 100.0
+        return bench.Took(12.5, [{"name": "nodes", "outcome": "ok", "seconds": 1.0}], 100.0,
+                          stalled=args == ("lab.up",) and commands.count(("lab.up",)) == 1)
     monkeypatch.setattr(bench, "invoke", fake_invoke)
     monkeypatch.setattr(bench, "base_seconds", lambda: pytest.fail("the base is measured only for a cold run"))
     monkeypatch.setattr(bench, "forget_caches", lambda node_image: commands.append(("forget", node_image)))
@@ -52,6 +53,8 @@ def test_a_bench_without_cold_runs_writes_what_it_measured(tmp_path, monkeypatch
     assert rows["| warm `lab.up` (`lab.destroy`, caches kept)"][2] == "12.5 s"
     assert rows["| cold `lab.up` from nothing (no cache at all)"][2] == "-"
     assert out.read_text().startswith(bench.BEGIN)
+    # The first lab.up (warm) had an engine stall, the no-op and resume did not.
+    assert "moby/moby#47396; the stack step names them): warm 1 of 1, noop 0 of 1, resume 0 of 1." in text
     # The host's own speed is written beside the figures, and kept for the next bench.
     assert "took 0.50 s before the runs and 0.50 s after them (previous bench: not measured)" in text
     assert bench.previous_figures(out.read_text())["host_reference"] == "0.50 s"
