@@ -22,9 +22,9 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import NamedTuple
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from .background import Every
 from .config import load
@@ -77,11 +77,17 @@ class MemorySampler(Every):
         self.sample()
 
 
-def cpu_times(stat: str | None = None) -> tuple[int, int]:
-    """(all, idle) jiffies of the host's CPUs from /proc/stat's first line."""
+def cpu_fields(stat: str | None = None) -> list[int]:
+    """The jiffies of the host's CPUs from /proc/stat's first line, user to
+    steal (guest time is already counted in user)."""
     stat = stat if stat is not None else Path("/proc/stat").read_text()
-    fields = [int(v) for v in stat.split("\n", 1)[0].split()[1:]]
-    return sum(fields[:8]), fields[3] + fields[4]  # user..steal; idle + iowait
+    return [int(v) for v in stat.split("\n", 1)[0].split()[1:9]]
+
+
+def cpu_times(stat: str | None = None) -> tuple[int, int]:
+    """(all, idle) jiffies of the host's CPUs."""
+    fields = cpu_fields(stat)
+    return sum(fields), fields[3] + fields[4]  # idle + iowait
 
 
 def busy(before: tuple[int, int], after: tuple[int, int]) -> float:
@@ -93,7 +99,7 @@ def busy(before: tuple[int, int], after: tuple[int, int]) -> float:
 def stolen(before: str, after: str) -> float:
     """The share of the CPUs' time the hypervisor gave to other guests
     (/proc/stat's steal) between two reads of /proc/stat."""
-    first, second = ([int(v) for v in text.split("\n", 1)[0].split()[1:9]] for text in (before, after))
+    first, second = cpu_fields(before), cpu_fields(after)
     total = sum(second) - sum(first)
     return (second[7] - first[7]) / total if total > 0 else 0.0
 

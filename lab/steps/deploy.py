@@ -38,7 +38,7 @@ CONVERGE_ENV = "LAB_CONVERGE_SECONDS"
 # Docker 20.10 (Debian 12's docker.io) can hold a task 30 s when its node
 # joins two overlay networks at once: both joins sync with the same peer and
 # one of the two syncs is never acknowledged (moby/moby#47396, #51701; later
-# engines fixed it). About one deploy in seven here. A convergence slower than
+# engines fixed it). About one deploy in six here (5 of 27 on 2026-12-02). A convergence slower than
 # SLOW_CONVERGE seconds (times the patience) looks for it in the engines' logs,
 # so that the wait is named instead of hunted for.
 SLOW_CONVERGE = 25

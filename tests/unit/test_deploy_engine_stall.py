@@ -2,8 +2,6 @@
 slow: the engines' logs are not read on a deploy that converged quickly."""
 from types import SimpleNamespace
 
-import pytest
-
 from lab.steps import deploy
 
 
