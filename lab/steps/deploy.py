@@ -11,7 +11,7 @@ import time
 from typing import NamedTuple
 
 from .. import stack
-from ..remote import together
+from ..remote import on_each, together
 from ..statefiles import write_atomic
 from .app_images import MANIFEST_V2
 from ..runlog import LabError
@@ -38,9 +38,9 @@ CONVERGE_ENV = "LAB_CONVERGE_SECONDS"
 # Docker 20.10 (Debian 12's docker.io) can hold a task 30 s when its node
 # joins two overlay networks at once: both joins sync with the same peer and
 # one of the two syncs is never acknowledged (moby/moby#47396, #51701; later
-# engines fixed it). About one deploy in six here (5 of 27 on 2026-12-02). A convergence slower than
-# SLOW_CONVERGE seconds (times the patience) looks for it in the engines' logs,
-# so that the wait is named instead of hunted for.
+# engines fixed it). About one deploy in six here (5 of 27 on 2026-12-02). A
+# convergence slower than SLOW_CONVERGE seconds (times the patience) looks for
+# it in the engines' logs, so that the wait is named instead of hunted for.
 SLOW_CONVERGE = 25
 ENGINE_STALL = "Bulk sync to node .* timed out"
 STALL_NOTE = "the engine waited 30 s on a gossip sync that was never answered"
@@ -312,8 +312,7 @@ def engine_stalls(ctx: Context, seconds: float) -> list[str]:
     in the last `seconds` (and a few more)."""
     command = (f"journalctl -t dockerd --since -{int(seconds) + 5}s --no-pager -q "
                f"| grep -c '{ENGINE_STALL}' || true")
-    counts = together(*(lambda name=n.name: ctx.sh(name, command, check=False, teach=False).stdout.strip()
-                        for n in ctx.config.nodes))
+    counts = on_each(ctx.config.nodes, lambda n: ctx.sh(n.name, command, check=False, teach=False).stdout.strip())
     return [n.name for n, count in zip(ctx.config.nodes, counts) if count.isdigit() and int(count) > 0]
 
 
