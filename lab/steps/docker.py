@@ -2,6 +2,7 @@
 nodes have it before `docker swarm init`."""
 from __future__ import annotations
 
+from .. import debcache
 from ..remote import on_each
 from . import Context, Problem
 
@@ -26,18 +27,37 @@ CHECK = ("command -v dockerd >/dev/null && systemctl is-active --quiet docker "
 INSTALL = f"""
 set -e
 export DEBIAN_FRONTEND=noninteractive
-if [ -d {SHARED_CACHE} ]; then
-  cp -n {SHARED_CACHE}/*.deb /var/cache/apt/archives/ 2>/dev/null || true
-  if [ -d {SHARED_CACHE}/lists ] && [ ! -e /var/lib/apt/lists/lock ]; then
-    cp -rn {SHARED_CACHE}/lists/. /var/lib/apt/lists/ 2>/dev/null || true
-  fi
+if [ -d {SHARED_CACHE}/lists ] && [ ! -e /var/lib/apt/lists/lock ]; then
+  cp -rn {SHARED_CACHE}/lists/. /var/lib/apt/lists/ 2>/dev/null || true
 fi
 # No fsync after every file dpkg writes (the node is new: a crash means a new
 # node, not a damaged one); the trainee's line stays the tutorial's.
-install_docker() {{ apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io docker.io; }}
-if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || ! install_docker; then
-  apt-get update
-  install_docker
+install_docker() {{ apt-get "$@" install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io docker.io; }}
+# The same packages with their files stored uncompressed (lab/debcache.py),
+# when their index was made from the very lists this node's sources give
+# (all of them, byte for byte): apt reads that copy alone, and no xz is
+# undone four times over on 2 cores. Any other sources (a bundle's, a
+# mirror's newer lists) go Debian's way below.
+from_copy() {{
+  copy={SHARED_CACHE}/{debcache.FOLDER}
+  [ -f $copy/Packages ] && [ -s $copy/{debcache.MADE_FROM} ] || return 1
+  lists=$(apt-get indextargets --format '$(FILENAME)' 'Identifier: Packages' | sed 's,.*/,,' | sort)
+  [ -n "$lists" ] && [ "$lists" = "$(sort $copy/{debcache.MADE_FROM})" ] || return 1
+  for list in $lists; do
+    cmp -s "{SHARED_CACHE}/lists/$list" "/var/lib/apt/lists/$list" || return 1
+  done
+  mkdir -p /run/lab-apt/lists/partial
+  echo "deb [trusted=yes] file:$copy ./" > /run/lab-apt/sources.list
+  set -- -o Dir::Etc::SourceList=/run/lab-apt/sources.list -o Dir::Etc::SourceParts=/nonexistent \\
+    -o Dir::State::Lists=/run/lab-apt/lists -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
+  apt-get "$@" update -qq && install_docker "$@"
+}}
+if ! from_copy; then
+  if [ -d {SHARED_CACHE} ]; then cp -n {SHARED_CACHE}/*.deb /var/cache/apt/archives/ 2>/dev/null || true; fi
+  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || ! install_docker; then
+    apt-get update
+    install_docker
+  fi
 fi
 if [ -d {SHARED_CACHE} ]; then
   for deb in /var/cache/apt/archives/*.deb; do
@@ -71,3 +91,6 @@ def apply(ctx: Context, step, missing) -> None:
     on_each(nodes, lambda name: ctx.sh(name, INSTALL, teach=False, timeout=900,
                                               shown="apt-get install -y --no-install-recommends docker.io"))
     step.detail = f"installed on {', '.join(nodes)}"
+    # The packages just downloaded (or already there), uncompressed for the
+    # next lab: made on the host while the lab goes on, at the lowest priority.
+    debcache.refresh_later(ctx.state_dir / "cache" / "apt")

@@ -98,6 +98,33 @@ def test_a_worker_that_left_the_swarm_is_rejoined(cluster, config):
     assert all(r["Status"] == "Ready" for r in rows)
 
 
+def last_docker_install(cluster, node) -> str:
+    """The node's own apt history entry of its last docker.io install."""
+    entries = on(cluster, node, "cat /var/log/apt/history.log").split("\n\n")
+    return [e for e in entries if "Install:" in e and "docker.io:amd64" in e][-1]
+
+
+def test_docker_reinstalled_from_the_uncompressed_copy_is_debians_own(cluster, config):
+    """After the first lab.up the host's apt cache holds Debian's packages
+    uncompressed too: a node without docker.io gets it from that copy (apt
+    reads the lab's index alone), and dpkg finds every installed file as
+    Debian's package lists it (md5sums), and the engine back in the swarm."""
+    from lab import debcache, nodes
+    cache = nodes.state_dir(config) / "cache" / "apt"
+    assert debcache.current(cache), "no uncompressed copy of the apt cache after lab.up"
+    w = config.workers[-1].name
+    packages = "docker.io containerd runc"
+    on(cluster, w, f"systemctl stop docker.socket docker containerd && apt-get remove -y -q {packages}")
+    assert on(cluster, w, "command -v dockerd || echo gone").strip() == "gone"
+    invoke("lab.up")
+    entry = last_docker_install(cluster, w)
+    assert "Dir::Etc::SourceList=/run/lab-apt/sources.list" in entry, entry
+    assert on(cluster, w, f"dpkg --verify {packages} && echo verified").strip() == "verified"
+    assert on(cluster, w, "docker info --format '{{.Swarm.LocalNodeState}}'").strip() == "active"
+    steps = {s["name"].split(":")[0]: s for s in last_run_steps()}
+    assert steps["docker"]["detail"] == f"installed on {w}", steps["docker"]
+
+
 def test_daemon_json_keys_of_a_trainer_are_kept(cluster, config):
     w = config.workers[0].name
     data = json.loads(on(cluster, w, "cat /etc/docker/daemon.json"))
