@@ -23,6 +23,7 @@ import os
 import shutil
 import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # Beside the .debs in the host's apt cache; the nodes see it under
@@ -150,36 +151,52 @@ def current(cache: Path) -> bool:
         return False
 
 
+def listed(cache: Path, sources: list[Path]) -> list[tuple[str, Path]]:
+    """(stanza, .deb) for each cached .deb one of the lists names (the same
+    file name: the same version from the same mirror), in the lists' order."""
+    debs = {p.name: p for p in cache.glob("*.deb")}
+    pairs = []
+    for source in sources:
+        for stanza in stanzas(source.read_text(errors="replace")):
+            filename = field(stanza, "Filename")
+            deb = debs.pop(filename.rsplit("/", 1)[-1], None) if filename else None
+            if deb is not None:
+                pairs.append((stanza, deb))
+    return pairs
+
+
+def copy_one(stanza: str, deb: Path, folder: Path) -> str | None:
+    """The package copied uncompressed into `folder`, and its index entry
+    (None for a damaged package, left out)."""
+    copy = folder / deb.name
+    try:
+        with copy.open("wb") as out:
+            write_uncompressed(deb.read_bytes(), out)
+    except (NotADeb, lzma.LZMAError, zlib.error):
+        copy.unlink()
+        return None
+    kept = [l for l in stanza.splitlines() if not l.startswith(FILE_FIELDS)]
+    return "\n".join(kept + [f"Filename: ./{deb.name}", f"Size: {copy.stat().st_size}",
+                             f"SHA256: {sha256(copy)}"])
+
+
 def make(cache: Path) -> int:
     """(Re)makes the copy of every cached .deb that one of the cached lists
-    names (the same file name: the same version from the same mirror), with
-    an index of those lists' stanzas. Returns how many packages it holds."""
-    debs = {p.name: p for p in cache.glob("*.deb")}
+    names, with an index of those lists' stanzas, a package on each CPU at a
+    time (xz and SHA256 let go of Python's lock). Returns how many packages
+    the copy holds."""
     sources = lists(cache)
-    if not debs or not sources:
-        return 0
     before = stamp(cache)
+    pairs = listed(cache, sources)
+    if not pairs:
+        return 0
     work = cache / f".{FOLDER}.{os.getpid()}.{threading.get_ident()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
-        index = []
-        for source in sources:
-            for stanza in stanzas(source.read_text(errors="replace")):
-                filename = field(stanza, "Filename")
-                deb = debs.pop(filename.rsplit("/", 1)[-1], None) if filename else None
-                if deb is None:
-                    continue
-                copy = work / deb.name
-                try:
-                    with copy.open("wb") as out:
-                        write_uncompressed(deb.read_bytes(), out)
-                except (NotADeb, lzma.LZMAError, zlib.error):
-                    copy.unlink()
-                    continue
-                kept = [l for l in stanza.splitlines() if not l.startswith(FILE_FIELDS)]
-                index.append("\n".join(kept + [f"Filename: ./{deb.name}", f"Size: {copy.stat().st_size}",
-                                               f"SHA256: {sha256(copy)}"]))
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            entries = list(pool.map(lambda pair: copy_one(*pair, work), pairs))
+        index = [e for e in entries if e is not None]
         (work / "Packages").write_text("\n\n".join(index) + "\n")
         (work / MADE_FROM).write_text("".join(f"{s.name}\n" for s in sources))
         (work / STAMP).write_text(json.dumps(before))

@@ -105,24 +105,29 @@ def last_docker_install(cluster, node) -> str:
 
 
 def test_docker_reinstalled_from_the_uncompressed_copy_is_debians_own(cluster, config):
-    """After the first lab.up the host's apt cache holds Debian's packages
-    uncompressed too: a node without docker.io gets it from that copy (apt
-    reads the lab's index alone), and dpkg finds every installed file as
-    Debian's package lists it (md5sums), and the engine back in the swarm."""
+    """Two nodes without docker.io and no uncompressed copy of the host's apt
+    cache (as on a first lab.up): one node downloads, the host makes the copy,
+    and both install from it (apt reads the lab's index alone). dpkg then
+    finds every installed file as Debian's package lists it (md5sums), and
+    the engines are back in the swarm."""
+    import shutil
     from lab import debcache, nodes
     cache = nodes.state_dir(config) / "cache" / "apt"
-    assert debcache.current(cache), "no uncompressed copy of the apt cache after lab.up"
-    w = config.workers[-1].name
+    shutil.rmtree(cache / debcache.FOLDER, ignore_errors=True)
+    workers = [w.name for w in config.workers[-2:]]
     packages = "docker.io containerd runc"
-    on(cluster, w, f"systemctl stop docker.socket docker containerd && apt-get remove -y -q {packages}")
-    assert on(cluster, w, "command -v dockerd || echo gone").strip() == "gone"
+    for w in workers:
+        on(cluster, w, f"systemctl stop docker.socket docker containerd && apt-get remove -y -q {packages}")
+        assert on(cluster, w, "command -v dockerd || echo gone").strip() == "gone"
     invoke("lab.up")
-    entry = last_docker_install(cluster, w)
-    assert "Dir::Etc::SourceList=/run/lab-apt/sources.list" in entry, entry
-    assert on(cluster, w, f"dpkg --verify {packages} && echo verified").strip() == "verified"
-    assert on(cluster, w, "docker info --format '{{.Swarm.LocalNodeState}}'").strip() == "active"
+    assert debcache.current(cache), "no uncompressed copy of the apt cache after lab.up"
+    for w in workers:
+        entry = last_docker_install(cluster, w)
+        assert "Dir::Etc::SourceList=/run/lab-apt/sources.list" in entry, (w, entry)
+        assert on(cluster, w, f"dpkg --verify {packages} && echo verified").strip() == "verified"
+        assert on(cluster, w, "docker info --format '{{.Swarm.LocalNodeState}}'").strip() == "active"
     steps = {s["name"].split(":")[0]: s for s in last_run_steps()}
-    assert steps["docker"]["detail"] == f"installed on {w}", steps["docker"]
+    assert steps["docker"]["detail"] == f"installed on {', '.join(workers)}", steps["docker"]
 
 
 def test_daemon_json_keys_of_a_trainer_are_kept(cluster, config):
