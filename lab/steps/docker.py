@@ -24,7 +24,8 @@ LOGIN_USER = '"${SUDO_USER:-vagrant}"'
 CHECK = ("command -v dockerd >/dev/null && systemctl is-active --quiet docker "
          f"&& id -nG {LOGIN_USER} | grep -qw docker && echo ready")
 
-# The package lists the first node fetched, for every other node.
+# How every node's part starts: the package lists a node already fetched
+# (no second download), and apt's line for docker.io.
 LISTS_IN = f"""
 set -e
 export DEBIAN_FRONTEND=noninteractive
