@@ -11,8 +11,10 @@ Debian's own stanzas, and the docker step installs from it when the index
 was made from the very package list the node reads. Anything else (no such
 copy, another list, a failed install) goes Debian's way, unchanged.
 
-The copy is made on the host after the docker step, on a thread of low
-priority, and replaced as a whole: a reader sees the old copy or the new one.
+The copy is made on the host: on a first lab.up right after one node has
+downloaded the packages (lab/steps/docker.py), later after the docker step
+on a thread of low priority when the cache changed. It is replaced as a
+whole: a reader sees the old copy or the new one.
 """
 from __future__ import annotations
 
@@ -62,10 +64,13 @@ def ar_members(data: bytes):
         pos += 60 + size + (size & 1)
 
 
+def ar_header(name: str, header: bytes, size: int) -> bytes:
+    """A member's header with the old one's time, owner and mode, and a new name and size."""
+    return f"{name:<16}".encode() + header[16:48] + f"{size:<10}".encode() + b"`\n"
+
+
 def ar_member(name: str, header: bytes, body: bytes) -> bytes:
-    """A member with the old header's time, owner and mode, and a new name and size."""
-    return (f"{name:<16}".encode() + header[16:48] + f"{len(body):<10}".encode() + b"`\n"
-            + body + (b"\n" if len(body) & 1 else b""))
+    return ar_header(name, header, len(body)) + body + (b"\n" if len(body) & 1 else b"")
 
 
 def decompressor(name: str):
@@ -100,7 +105,7 @@ def write_uncompressed(deb: bytes, out) -> None:
             out.write(ar_member(name, header, body))
             continue
         start = out.tell()
-        out.write(ar_member("data.tar", header, b"")[:60])
+        out.write(ar_header("data.tar", header, 0))  # its size once it is known
         size = 0
         for chunk in unpacked(unpack, body):
             out.write(chunk)
@@ -109,7 +114,7 @@ def write_uncompressed(deb: bytes, out) -> None:
             out.write(b"\n")
         end = out.tell()
         out.seek(start)
-        out.write(ar_member("data.tar", header, b"")[:48] + f"{size:<10}".encode())
+        out.write(ar_header("data.tar", header, size))
         out.seek(end)
 
 
